@@ -1,0 +1,72 @@
+"""The project's small error taxonomy.
+
+- ``UserError``: the user gave bad input (a file, a key, a value). The CLI prints
+  its one-paragraph message and exits with code 2, never a traceback.
+- ``TrialFailed``: this trial cannot finish (NaN loss, OOM, a bug in one config).
+  The agent records it failed with its reason and goes on to the next trial.
+- ``SweepStop``: the sweep (or this agent) must stop: too many consecutive
+  failures, a storage that cannot be reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one input, located as precisely as we can."""
+
+    message: str
+    file: str | None = None
+    key_path: str | None = None
+    line: int | None = None
+
+    def render(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file) + (f":{self.line}" if self.line else ""))
+        elif self.line:
+            where.append(f"line {self.line}")
+        if self.key_path:
+            where.append(f"at `{self.key_path}`")
+        prefix = " ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class InatCnnError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class UserError(InatCnnError):
+    """Bad input from the user: reported as a clear message, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str | None = None, problems: list[Problem] | None = None):
+        self.problems = list(problems or [])
+        if message is None:
+            message = "\n".join(p.render() for p in self.problems)
+        super().__init__(message)
+
+
+class TrialFailed(InatCnnError):
+    """One trial failed; the sweep goes on. ``reason`` is short and user-facing."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class SweepStop(InatCnnError):
+    """The agent or sweep must stop (exit code 1), with a clear message."""
+
+    exit_code = 1
+
+
+class TrialPruned(InatCnnError):
+    """The engine's early-termination rule (hyperband) stopped this trial: not a failure."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        super().__init__(f"pruned after epoch {epoch}")

@@ -8,6 +8,7 @@ only what it varies. This module is pure: no Keras, no files.
 from __future__ import annotations
 
 from pathlib import Path
+import types
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -149,6 +150,33 @@ def all_parameters() -> list[str]:
     return names
 
 
+def _domain(annotation: Any) -> str:
+    """A short human description of a field's allowed values, from its type annotation."""
+    import typing
+
+    import annotated_types as at
+
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return ", ".join(map(str, args))
+    if origin is Annotated:
+        base, *meta = args
+        bounds = []
+        for m in meta:
+            for attr, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+                if isinstance(m, getattr(at, attr.capitalize())):
+                    bounds.append(f"{sym} {getattr(m, attr)}")
+            for inner in getattr(m, "metadata", []):
+                bounds.append(_domain(Annotated[base, inner]).split(" ", 1)[-1])
+        return f"{base.__name__} {' and '.join(b for b in bounds if b)}".strip()
+    if origin in (Union, types.UnionType):
+        return " or ".join(_domain(a) for a in args if a is not type(None))
+    if origin is list:
+        return f"list of ({_domain(args[0])})"
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def describe_vocabulary() -> list[dict[str, str]]:
     """Rows (name, families, type, default, description) for docs, generated from the models."""
     rows: dict[str, dict[str, str]] = {}
@@ -159,8 +187,11 @@ def describe_vocabulary() -> list[dict[str, str]]:
             if name == "model":
                 row["default"] = "(required)"
                 row["description"] = "Model family: scratch or finetune"
+                row["domain"] = "scratch, finetune"
                 continue
             row["default"] = "(required)" if field.is_required() else repr(field.default)
+            row["domain"] = _domain(Annotated[(field.annotation, *field.metadata)] if field.metadata
+                                    else field.annotation)
             row["description"] = field.description or ""
     for row in rows.values():
         if row["families"] == "scratch finetune":

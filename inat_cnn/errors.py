@@ -70,3 +70,10 @@ class TrialPruned(InatCnnError):
     def __init__(self, epoch: int):
         self.epoch = epoch
         super().__init__(f"pruned after epoch {epoch}")
+
+
+class Preempted(KeyboardInterrupt):
+    """SIGTERM/SIGINT reached an agent: its running trial is failed as preempted and re-queued.
+
+    A KeyboardInterrupt subclass so that no ``except Exception`` in training swallows it.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -11,7 +12,7 @@ from rich.table import Table
 from ..errors import UserError
 
 app = typer.Typer(help="Sweeps: validate YAML, create, run and watch.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 def _describe(p) -> str:  # noqa: ANN001 - ParameterSpec
@@ -55,3 +56,105 @@ def validate(files: list[Path] = typer.Argument(..., help="Sweep YAML files")) -
             problems.append(str(err))
     if problems:
         raise UserError("\n".join(problems))
+
+
+WorkspaceOpt = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs or INAT_CNN_HOME)")
+StorageOpt = typer.Option(None, "--storage", help="SQLAlchemy URL of the local engine's storage "
+                          "(default sqlite:///<workspace>/sweeps.db; PostgreSQL for agents on many hosts)")
+
+
+def create_sweep_from_file(file: Path, backend: str, storage: str | None, workspace, data: str | None = None) -> str:
+    """Validate FILE and create its sweep on the chosen backend; return the sweep id."""
+    from ..spec import load_sweep
+
+    validated = load_sweep(file)
+    if backend == "wandb":
+        from ..engine import wandb_backend
+
+        return wandb_backend.create(validated, data_root=data)
+    from ..engine.storage import create_sweep, open_storage
+
+    return create_sweep(validated, open_storage(storage or workspace.ensure().db_url))
+
+
+@app.command("create")
+def create(file: Path = typer.Argument(..., help="Sweep YAML"),
+           backend: str = typer.Option("local", "--backend", help="local (embedded Optuna engine) or wandb"),
+           storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt,
+           data: str | None = typer.Option(None, "--data", help="wandb backend: dataset root for the command")) -> None:
+    """Create a sweep from a YAML file and print its id."""
+    from ..workspace import Workspace
+
+    if backend not in ("local", "wandb"):
+        raise UserError(f"--backend must be local or wandb (got {backend!r})")
+    sweep_id = create_sweep_from_file(file, backend, storage, Workspace.resolve(workspace), data)
+    print(sweep_id)
+
+
+def show_status(sweep_id: str, storage: str | None, workspace, limit: int | None = None) -> None:
+    from ..engine import ledger
+    from ..engine.storage import load_study, open_storage
+    from .status_view import trials_table
+
+    study, validated = load_study(sweep_id, storage or workspace.db_url)
+    metric = study.user_attrs.get("metric", "value")
+    rows = ledger.rows(study.get_trials(deepcopy=False), study.user_attrs.get("goal", "maximize"))
+    counts = {s: sum(r.state == s for r in rows) for s in ("finished", "running", "waiting", "pruned", "failed")}
+    title = f"sweep {sweep_id} ({validated.spec.method}, {metric} {validated.spec.metric.goal if validated.spec.metric else ''}): " \
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    console.print(trials_table(rows, metric, title=title, limit=limit))
+    if study.user_attrs.get("stopped_reason"):
+        console.print(f"stopped: {study.user_attrs['stopped_reason']}")
+
+
+@app.command("status")
+def status(sweep_id: str = typer.Argument(..., help="Sweep id printed by `sweep create`"),
+           storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt) -> None:
+    """Table of a sweep's trials: state, params, metric, epochs, duration; best first."""
+    from ..workspace import Workspace
+
+    show_status(sweep_id, storage, Workspace.resolve(workspace))
+
+
+def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspace, extra: list[str]) -> str:
+    """Create a local sweep and run ``agents`` agent processes on it with a live status table."""
+    from rich.live import Live
+
+    from ..engine import ledger
+    from ..engine.launcher import run_agents
+    from ..engine.storage import load_study, open_storage
+    from .status_view import trials_table
+
+    if not data.is_dir():
+        raise UserError(f"--data {data}: no such dataset folder")
+    sweep_id = create_sweep_from_file(file, "local", storage, workspace)
+    console.print(f"created sweep [bold]{sweep_id}[/]; starting {agents} agent(s) "
+                  f"(logs in {workspace.runs / sweep_id / 'agents'})")
+    study, validated = load_study(sweep_id, storage or workspace.db_url)
+    metric = study.user_attrs["metric"]
+
+    def table():
+        trials = study.get_trials(deepcopy=False)
+        return trials_table(ledger.rows(trials, study.user_attrs["goal"]), metric, title=f"sweep {sweep_id}")
+
+    with Live(table(), console=console, refresh_per_second=1, transient=False) as live:
+        codes = run_agents(sweep_id, data, workspace, agents=agents, storage_url=storage, extra=extra,
+                           on_tick=lambda: live.update(table()))
+    if any(codes):
+        console.print(f"[yellow]agents exited with codes {codes}; see their logs in "
+                      f"{workspace.runs / sweep_id / 'agents'}[/]")
+    return sweep_id
+
+
+@app.command("run")
+def run(file: Path = typer.Argument(..., help="Sweep YAML"),
+        data: Path = typer.Option(..., "--data", help="Dataset root (iNaturalist layout)"),
+        agents: int = typer.Option(1, "--agents", min=1, help="Local agent processes"),
+        count: int | None = typer.Option(None, "--count", help="Trials per agent at most"),
+        offline: bool = typer.Option(False, "--offline", help="Force wandb offline"),
+        storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt) -> None:
+    """Create a local sweep and run N agents on it, with a live status table."""
+    from ..workspace import Workspace
+
+    extra = (["--count", str(count)] if count else []) + (["--offline"] if offline else [])
+    run_sweep(file, data, agents, storage, Workspace.resolve(workspace), extra)

@@ -1,0 +1,105 @@
+"""Pure bookkeeping over a study's trials: budgets, grid coverage, re-queues, leaderboard rows."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from .space import decode_choice
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
+    """Trials that were re-queued (preempted, or lost with their agent): a copy runs instead."""
+    out: set[int] = set()
+    for t in trials:
+        out.update(t.system_attrs.get("retry_history", []))
+    return out
+
+
+def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials that use the run_cap budget: finished or running, not preempted or re-queued, not discarded."""
+    retried = retried_numbers(trials)
+    return [t for t in trials if (t.state in FINISHED or t.state == TrialState.RUNNING)
+            and t.number not in retried and not t.user_attrs.get("discarded") and not t.user_attrs.get("preempted")]
+
+
+def budget_left(trials: list[FrozenTrial], run_cap: int | None) -> float:
+    return float("inf") if run_cap is None else run_cap - len(counted(trials))
+
+
+def grid_exhausted(trials: list[FrozenTrial], grid_size: int | None) -> bool:
+    """Every grid point is taken (running or finished) and nothing waits to be re-run."""
+    if grid_size is None or any(t.state == TrialState.WAITING for t in trials):
+        return False
+    taken = {t.system_attrs.get("grid_id") for t in counted(trials)}
+    return len(taken - {None}) >= grid_size
+
+
+def claim_conflict(trials: list[FrozenTrial], me: FrozenTrial, run_cap: int | None) -> str | None:
+    """Why a freshly claimed trial must not run (another agent claimed the same slot first), or None."""
+    if "failed_trial" in me.system_attrs:
+        return None  # a re-queued trial always runs: it replaces one already counted
+    earlier = [t for t in counted(trials) if t.number < me.number]
+    grid_id = me.system_attrs.get("grid_id")
+    if grid_id is not None and any(t.system_attrs.get("grid_id") == grid_id for t in earlier):
+        return f"grid point {grid_id} was already claimed by another agent"
+    if run_cap is not None and len(earlier) >= run_cap:
+        return f"run_cap {run_cap} reached by other agents"
+    return None
+
+
+def fail_reason(t: FrozenTrial, retried: set[int]) -> str:
+    reason = t.user_attrs.get("fail_reason")
+    if reason:
+        return reason + ("; re-queued" if t.number in retried and t.user_attrs.get("preempted") else "")
+    if t.number in retried:
+        return "agent lost (no heartbeat); re-queued"
+    return "failed"
+
+
+@dataclass
+class Row:
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None
+    test_accuracy: float | None
+    epochs: int
+    duration_s: float | None
+    note: str
+    trial_dir: str | None
+
+
+def rows(trials: list[FrozenTrial], goal: str, now: _dt.datetime | None = None) -> list[Row]:
+    """Leaderboard rows: best value first, then running/waiting, then pruned, then failed."""
+    now = now or _dt.datetime.now()
+    retried = retried_numbers(trials)
+    out = []
+    for t in trials:
+        if t.user_attrs.get("discarded"):
+            continue
+        state = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+                 TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[t.state]
+        end = t.datetime_complete or (now if t.state == TrialState.RUNNING else None)
+        duration = (end - t.datetime_start).total_seconds() if end and t.datetime_start else None
+        value = t.value if t.state == TrialState.COMPLETE else (
+            max(t.intermediate_values.values()) if goal == "maximize" and t.intermediate_values else
+            min(t.intermediate_values.values()) if t.intermediate_values else None)
+        note = fail_reason(t, retried) if t.state == TrialState.FAIL else (
+            f"re-run of trial {t.system_attrs['failed_trial']}" if "failed_trial" in t.system_attrs else "")
+        out.append(Row(t.number, state, {k: decode_choice(v) for k, v in t.params.items()}, value,
+                       t.user_attrs.get("test_accuracy"), int(t.user_attrs.get("epochs_run",
+                                                                                 len(t.intermediate_values))),
+                       duration, note, t.user_attrs.get("trial_dir")))
+    order = {"finished": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
+    sign = -1 if goal == "maximize" else 1
+
+    def key(r: Row) -> tuple:
+        return (order[r.state], sign * r.value if r.value is not None and r.state == "finished" else 0, r.number)
+
+    return sorted(out, key=key)

@@ -1,0 +1,170 @@
+"""One local-engine trial: Optuna trial → TrialConfig → run_trial → recorded result."""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from ..errors import Preempted, TrialFailed, TrialPruned, UserError
+from ..spec import ValidatedSweep
+from ..trial_config import parse_trial_config, resolved_dict
+from ..workspace import Workspace
+from . import ledger
+from .space import search_space, trial_parameters
+
+
+class Discarded(Exception):
+    """Another agent claimed this trial's slot first (a grid point, or the last of run_cap)."""
+
+
+def suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"unexpected distribution {dist!r}")
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one agent shares."""
+
+    sweep_id: str
+    validated: ValidatedSweep
+    data_root: Path
+    workspace: Workspace
+    wandb_mode: str | None = None
+    split_seed: int = 0
+    splits_cache: dict[tuple, Any] = field(default_factory=dict)
+    current_trial_id: int | None = None
+    on_trial_start: Callable[[int], None] | None = None
+
+    @property
+    def metric(self) -> str:
+        spec = self.validated.spec
+        return spec.metric.name if spec.metric else "val_accuracy"
+
+    @property
+    def goal(self) -> str:
+        spec = self.validated.spec
+        return spec.metric.goal if spec.metric else "maximize"
+
+    def splits_for(self, config: Any) -> Any:
+        from ..data import load_splits
+
+        key = (config.image_size, config.resize, config.val_fraction, self.split_seed)
+        if key not in self.splits_cache:
+            self.splits_cache.clear()  # one image size in memory at a time
+            self.splits_cache[key] = load_splits(self.data_root, config.image_size, resize=config.resize,
+                                                 val_fraction=config.val_fraction, split_seed=self.split_seed,
+                                                 cache_dir=self.workspace.cache)
+        return self.splits_cache[key]
+
+
+def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
+    spec = ctx.validated.spec
+    space = search_space(spec)
+    train_metric = "val_accuracy" if ctx.metric == "test_accuracy" else ctx.metric
+
+    def objective(trial: optuna.Trial) -> float:
+        ctx.current_trial_id = trial._trial_id
+        claimed_at = time.time()
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        conflict = ledger.claim_conflict(trial.study.get_trials(deepcopy=False), frozen, spec.run_cap)
+        if conflict:
+            trial.set_user_attr("discarded", True)
+            raise Discarded(conflict)
+        params = trial_parameters(spec, {name: suggest(trial, name, d) for name, d in space.items()})
+        trial_dir = ctx.workspace.trial_dir(ctx.sweep_id, f"trial-{trial.number:04d}")
+        trial.set_user_attr("trial_dir", str(trial_dir))
+        if ctx.on_trial_start:
+            ctx.on_trial_start(trial.number)
+        try:
+            config = parse_trial_config(params, source=f"trial {trial.number}")
+            trial.set_user_attr("config", resolved_dict(config))
+            result = _train(ctx, trial, config, trial_dir, train_metric)
+        except TrialPruned as pruned:
+            trial.set_user_attr("epochs_run", pruned.epoch)
+            raise optuna.TrialPruned(str(pruned)) from None
+        except Preempted:
+            trial.set_user_attr("preempted", True)
+            trial.set_user_attr("fail_reason", "preempted (agent received SIGTERM/SIGINT)")
+            raise
+        except (TrialFailed, UserError) as err:
+            trial.set_user_attr("fail_reason", str(getattr(err, "reason", err)))
+            raise
+        except Exception as err:  # noqa: BLE001 - OOM or any bug in one config: this trial fails, the sweep goes on
+            trial.set_user_attr("fail_reason", f"{type(err).__name__}: {err}"[:500])
+            raise
+        finally:
+            _clear_framework()
+        trial.set_user_attr("startup_s", round(result.get("startup_s", 0.0) or 0.0, 3))
+        trial.set_user_attr("claim_to_end_s", round(time.time() - claimed_at, 3))
+        value = result.get(ctx.metric)
+        if value is None:
+            value = result["best_value"]
+        _check_target(trial.study, spec, float(value))
+        return float(value)
+
+    return objective
+
+
+def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str) -> dict[str, Any]:
+    from ..training import run_trial
+
+    def report(epoch: int, logs: dict[str, float]) -> None:
+        if metric in logs:
+            trial.report(float(logs[metric]), epoch)
+            if trial.should_prune():
+                raise TrialPruned(epoch)
+
+    splits = ctx.splits_for(config)
+    spec = ctx.validated.spec
+    result = run_trial(config, ctx.data_root, trial_dir, workspace=ctx.workspace.root, metric=metric, goal=ctx.goal,
+                       on_epoch_end=report, wandb_group=ctx.sweep_id, wandb_project=spec.project or "inat-cnn",
+                       wandb_mode=ctx.wandb_mode, run_name=f"{ctx.sweep_id}-trial-{trial.number:04d}",
+                       splits=splits)
+    summary = _as_dict(result)
+    for key in ("wandb_run_id", "test_accuracy", "epochs_run", "best_epoch"):
+        if summary.get(key) is not None:
+            trial.set_user_attr(key, summary[key])
+    return summary
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    if isinstance(result, dict):
+        return result
+    if hasattr(result, "metrics"):
+        return dict(result.metrics)
+    import dataclasses
+
+    return dataclasses.asdict(result)
+
+
+def _check_target(study: optuna.Study, spec: Any, value: float) -> None:
+    """metric.target: stop the sweep once a trial reaches it."""
+    target = spec.metric.target if spec.metric else None
+    if target is None:
+        return
+    reached = value >= target if spec.metric.goal == "maximize" else value <= target
+    if reached and not study.user_attrs.get("stopped_reason"):
+        study.set_user_attr("stopped_reason", f"metric target {target} reached ({value:.4g})")
+
+
+def _clear_framework() -> None:
+    """Free the finished trial's graph and memory before the next one."""
+    try:
+        import keras
+
+        keras.backend.clear_session()
+    except Exception:  # noqa: BLE001 - clearing is best effort
+        pass
+    gc.collect()

@@ -1,0 +1,128 @@
+"""W&B sweep spec → Optuna search space, sampler and pruner (pure: no storage, no training).
+
+Mapping (ARCHITECTURE.md): value → fixed; values → Categorical; int_uniform → Int;
+uniform → Float; log_uniform_values → Float(log); log_uniform (exponents) → Float(log)
+over e**min..e**max; q_uniform → Float/Int(step=q); grid → GridSampler; random →
+RandomSampler; bayes → TPESampler (a tree-structured Parzen estimator, not W&B's
+Gaussian process: it needs ~10 random start-up trials before it models the space);
+hyperband → HyperbandPruner. Anything Optuna cannot honour is an error at create time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from ..errors import Problem
+from ..spec import SweepSpec
+from ..spec.sweep_spec import ParameterSpec
+
+_SCALARS = (type(None), bool, int, float, str)
+SUPPORTED = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform", "log_uniform_values")
+
+
+def encode_choice(value: Any) -> Any:
+    """Optuna stores only scalars: a list choice (a kernel_size per block) becomes its JSON text."""
+    return value if isinstance(value, _SCALARS) else json.dumps(value)
+
+
+def decode_choice(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def local_support_problems(spec: SweepSpec) -> list[Problem]:
+    """What the local engine cannot honour faithfully, located at its key."""
+    problems = []
+    for name, p in spec.parameters.items():
+        dist = p.inferred_distribution
+        if p.probabilities is not None:
+            problems.append(Problem("`probabilities` cannot be honoured by the local engine (Optuna samples "
+                                    "categories uniformly); remove them or use --backend wandb",
+                                    key_path=f"parameters.{name}.probabilities"))
+        elif dist is not None and dist not in SUPPORTED:
+            problems.append(Problem(f"distribution {dist} is not supported by the local engine; supported: "
+                                    f"{', '.join(SUPPORTED)} (or use --backend wandb)",
+                                    key_path=f"parameters.{name}.distribution"))
+    if spec.early_terminate and spec.metric and spec.metric.name == "test_accuracy":
+        problems.append(Problem("hyperband needs a metric logged every epoch; test_accuracy is measured once "
+                                "at the end: use val_accuracy", key_path="metric.name"))
+    return problems
+
+
+def _distribution(p: ParameterSpec) -> BaseDistribution | None:
+    dist = p.inferred_distribution
+    if p.values is not None:
+        return CategoricalDistribution([encode_choice(v) for v in p.values])
+    if dist in (None, "constant"):
+        return None
+    if dist == "int_uniform":
+        return IntDistribution(int(p.min), int(p.max))
+    if dist == "uniform":
+        return FloatDistribution(float(p.min), float(p.max))
+    if dist == "log_uniform_values":
+        return FloatDistribution(float(p.min), float(p.max), log=True)
+    if dist == "log_uniform":
+        return FloatDistribution(math.exp(p.min), math.exp(p.max), log=True)
+    if dist == "q_uniform":
+        q = p.q or 1
+        if all(isinstance(v, int) for v in (p.min, p.max, q)):
+            return IntDistribution(int(p.min), int(p.max), step=int(q))
+        high = p.min + math.floor((p.max - p.min) / q) * q
+        return FloatDistribution(float(p.min), float(high), step=float(q))
+    raise ValueError(f"unsupported distribution {dist}")  # guarded by local_support_problems
+
+
+def search_space(spec: SweepSpec) -> dict[str, BaseDistribution]:
+    """Optuna distributions of the parameters a sweep varies."""
+    space = {}
+    for name, p in spec.parameters.items():
+        d = _distribution(p)
+        if d is not None:
+            space[name] = d
+    return space
+
+
+def fixed_parameters(spec: SweepSpec) -> dict[str, Any]:
+    """Parameters fixed with ``value:``."""
+    return {n: p.value for n, p in spec.parameters.items() if p.values is None and p.is_finite}
+
+
+def trial_parameters(spec: SweepSpec, sampled: dict[str, Any]) -> dict[str, Any]:
+    """The trial config dict: fixed values plus decoded sampled values."""
+    return {**fixed_parameters(spec), **{k: decode_choice(v) for k, v in sampled.items()}}
+
+
+def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    if spec.method == "grid":
+        grid = {name: list(d.choices) for name, d in search_space(spec).items()}
+        return optuna.samplers.GridSampler(grid or {"_": [0]}, seed=seed)
+    if spec.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
+
+
+def make_pruner(spec: SweepSpec, max_epochs: int) -> optuna.pruners.BasePruner:
+    """Hyperband from early_terminate (W&B's min_iter, or max_iter + s), else no pruning."""
+    et = spec.early_terminate
+    if et is None:
+        return optuna.pruners.NopPruner()
+    if et.min_iter is not None:
+        min_resource = et.min_iter
+    else:
+        min_resource = max(1, round(et.max_iter / et.eta**et.s))
+    max_resource = et.max_iter or max_epochs
+    return optuna.pruners.HyperbandPruner(min_resource=min_resource, max_resource=max(max_resource, min_resource),
+                                          reduction_factor=max(2, round(et.eta)))
+
+
+def direction(spec: SweepSpec) -> str:
+    return spec.metric.goal if spec.metric else "maximize"

@@ -6,9 +6,11 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import SweepStop, UserError
-from . import data_cmd, model_cmd, sweep_cmd, train_cmd
+from . import (agent_cmd, data_cmd, demo_cmd, evaluate_cmd, export_cmd, model_cmd, report_cmd, sweep_cmd, train_cmd,
+               viz_cmd, weights_cmd)
 
 app = typer.Typer(
     name="inat-cnn",
@@ -21,7 +23,14 @@ app = typer.Typer(
 app.add_typer(sweep_cmd.app, name="sweep")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(model_cmd.app, name="model")
+app.add_typer(viz_cmd.app, name="viz")
+app.add_typer(weights_cmd.app, name="weights")
 train_cmd.register(app)
+agent_cmd.register(app)
+demo_cmd.register(app)
+report_cmd.register(app)
+app.add_typer(export_cmd.app, name="export")
+evaluate_cmd.register(app)
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -31,10 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="inat-cnn")
     except UserError as err:
-        _err.print(f"[bold red]error:[/] {err}", markup=True)
+        _err.print(f"[bold red]error:[/] {escape(str(err))}", markup=True)
         sys.exit(UserError.exit_code)
     except SweepStop as err:
-        _err.print(f"[bold red]stopped:[/] {err}", markup=True)
+        _err.print(f"[bold red]stopped:[/] {escape(str(err))}", markup=True)
         sys.exit(SweepStop.exit_code)
     except KeyboardInterrupt:
         _err.print("interrupted")

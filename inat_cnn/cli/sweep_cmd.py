@@ -137,7 +137,7 @@ def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspac
         trials = study.get_trials(deepcopy=False)
         return trials_table(ledger.rows(trials, study.user_attrs["goal"]), metric, title=f"sweep {sweep_id}")
 
-    with Live(table(), console=console, refresh_per_second=1, transient=False) as live:
+    with Live(table(), console=console, refresh_per_second=1, transient=True) as live:
         codes = run_agents(sweep_id, data, workspace, agents=agents, storage_url=storage, extra=extra,
                            on_tick=lambda: live.update(table()))
     if any(codes):
@@ -157,4 +157,6 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
     from ..workspace import Workspace
 
     extra = (["--count", str(count)] if count else []) + (["--offline"] if offline else [])
-    run_sweep(file, data, agents, storage, Workspace.resolve(workspace), extra)
+    ws = Workspace.resolve(workspace)
+    sweep_id = run_sweep(file, data, agents, storage, ws, extra)
+    show_status(sweep_id, storage, ws)

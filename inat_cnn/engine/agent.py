@@ -9,6 +9,7 @@ SIGKILLed agent's trial loses its heartbeat and the next agent re-queues it.
 from __future__ import annotations
 
 import signal
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -53,6 +54,9 @@ def requeue(study: optuna.Study, trial_number: int) -> None:
 
 
 def _stop_reason(study: optuna.Study, validated: Any) -> str | None:
+    with warnings.catch_warnings():  # fail (and re-queue) trials of dead agents before counting the budget
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     if study.user_attrs.get("stopped_reason"):
         return study.user_attrs["stopped_reason"]
     trials = study.get_trials(deepcopy=False)
@@ -71,6 +75,8 @@ def run_agent(sweep_id: str, data_root: Path, *, workspace: Workspace, storage_u
     """Train trials of a local sweep until it is done, ``count`` trials ran, or a stop rule fires."""
     storage = open_storage(storage_url or workspace.db_url, heartbeat_s, grace_s, must_exist=True)
     study, validated = load_study(sweep_id, storage)
+    if "data_root" not in study.user_attrs:  # for exports that measure the ensemble on the test split
+        study.set_user_attr("data_root", str(Path(data_root).resolve()))
     study.sampler = make_sampler(validated.spec)
     study.pruner = make_pruner(validated.spec, _max_epochs(validated))
     ctx = TrialContext(sweep_id, validated, Path(data_root), workspace.ensure(), wandb_mode=wandb_mode)

@@ -1,0 +1,49 @@
+"""`inat-cnn export best SWEEP_ID --out DIR [--top-k K]`: the best trial, ready to reload, with a model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from .report_cmd import BackendOpt, StorageOpt, WorkspaceOpt
+
+app = typer.Typer(help="Export sweep results: the best trial's model, config, metrics and card.",
+                  no_args_is_help=True)
+console = Console(highlight=False, soft_wrap=True)
+
+
+@app.command("best")
+def best(
+    sweep_id: str = typer.Argument(..., help="Sweep id (local) or entity/project/sweep_id (wandb)"),
+    out: Path = typer.Option(..., "--out", "-o", help="Export folder (must be empty or absent unless --force)"),
+    top_k: int = typer.Option(1, "--top-k", min=1, help="Also export an ensemble of the K best trials (K > 1)"),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out (only once the new export is done)"),
+    data: Path | None = typer.Option(None, "--data", help="Dataset root: measures the ensemble's test accuracy"),
+    storage: str | None = StorageOpt,
+    workspace: Path | None = WorkspaceOpt,
+    backend: str = BackendOpt,
+) -> None:
+    """Export the best trial: config.yaml, model.keras, metrics.json, viz/, MODEL_CARD.md (+ ensemble/)."""
+    from ..report.export import check_destination, export_best
+    from ..report.results import load_sweep
+    from ..workspace import Workspace
+
+    check_destination(out, force)
+    result = load_sweep(sweep_id, backend=backend, storage=storage, workspace=workspace)
+    cache = Workspace.resolve(workspace).cache if data else None
+    exported = export_best(result, out, top_k=top_k, force=force, data_root=data, cache_dir=cache)
+    chosen = exported.best
+    console.print(f"[bold green]✓[/] exported {chosen.name} ({result.metric} {chosen.value:.4g}, "
+                  f"test accuracy {_fmt(chosen.test_accuracy)}) to {exported.out}")
+    if exported.ensemble is not None:
+        ens = exported.ensemble
+        console.print(f"  ensemble of {len(ens.members)}: test accuracy {_fmt(ens.test_accuracy)} "
+                      f"(best single model {_fmt(ens.best_single_test_accuracy)}) in {exported.out / 'ensemble'}")
+    for warning in exported.warnings:
+        console.print(f"  [yellow]note:[/] {warning}")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

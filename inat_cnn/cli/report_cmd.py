@@ -1,0 +1,39 @@
+"""`inat-cnn report SWEEP_ID`: one offline HTML page (plus PNGs) for a sweep, local or W&B."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False, soft_wrap=True)
+
+StorageOpt = typer.Option(None, "--storage", help="SQLAlchemy URL of the local engine's storage "
+                          "(default sqlite:///<workspace>/sweeps.db)")
+WorkspaceOpt = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs or INAT_CNN_HOME)")
+BackendOpt = typer.Option("local", "--backend", help="local (Optuna storage) or wandb (wandb.Api; "
+                          "SWEEP_ID is entity/project/sweep_id)")
+
+
+def report(
+    sweep_id: str = typer.Argument(..., help="Sweep id (local) or entity/project/sweep_id (wandb)"),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write; PNGs go to <stem>_plots/"),
+    storage: str | None = StorageOpt,
+    workspace: Path | None = WorkspaceOpt,
+    backend: str = BackendOpt,
+) -> None:
+    """Leaderboard, parallel coordinates, parameter importance, learning curves and the best trial's figures."""
+    from ..report.dashboard import write_report
+    from ..report.results import load_sweep
+
+    result = load_sweep(sweep_id, backend=backend, storage=storage, workspace=workspace)
+    written = write_report(result, out)
+    counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n) or "no trials"
+    console.print(f"[bold green]✓[/] wrote {written.html} ({counts}); "
+                  f"{len(written.pngs)} PNG plots in {written.html.parent / (written.html.stem + '_plots')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `report` command to the root app."""
+    app.command("report")(report)

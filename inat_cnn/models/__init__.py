@@ -1,0 +1,40 @@
+"""Models: the scratch CNN, fine-tuned backbones, analytic summaries, loading.
+
+``build_model(config, num_classes)`` returns a keras.Model taking raw 0..255
+float32 pixels (rescaling/preprocessing and augmentation are layers inside it)
+and ending in a float32 softmax. Attributes load lazily, so the scratch
+``summarize`` (pure) never imports Keras.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..trial_config import FinetuneTrial, ScratchTrial
+
+_LAZY = {
+    "FLOP_CONVENTION": "flops", "LayerRow": "flops", "ModelSummary": "flops",
+    "PHASES": "finetune", "apply_phase": "finetune", "build_finetune": "finetune", "find_backbone": "finetune",
+    "tuning_ratios": "finetune", "load_model": "io", "build_scratch": "scratch", "scratch_plan": "scratch",
+    "format_summary": "summary", "summarize": "summary", "summarize_model": "summary",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_model(config: ScratchTrial | FinetuneTrial, num_classes: int):
+    """The keras.Model a trial config describes (finetune: set for its last phase, frozen-k)."""
+    if isinstance(config, FinetuneTrial):
+        from .finetune import build_finetune
+
+        return build_finetune(config, num_classes)
+    from .scratch import build_scratch
+
+    return build_scratch(config, num_classes)
+
+
+__all__ = ["build_model", *_LAZY]

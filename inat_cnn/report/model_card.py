@@ -1,0 +1,128 @@
+"""MODEL_CARD.md for an export: data and split fingerprint, training setup, metrics, how to reload."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from .records import SweepResult, TrialRecord
+
+_METRIC_ROWS = (
+    ("val_accuracy", "validation accuracy (best epoch)"), ("val_loss", "validation loss"),
+    ("test_accuracy", "test accuracy (dataset's val/ folder)"), ("test_loss", "test loss"),
+    ("best_epoch", "best epoch"), ("epochs_run", "epochs run"), ("params", "parameters"),
+    ("trainable_params", "trainable parameters"), ("flops", "FLOPs per image"),
+    ("layer_tuning_ratio", "layer tuning ratio"), ("parameter_tuning_ratio", "parameter tuning ratio"),
+    ("wall_time_s", "training wall time (s)"), ("train_images_per_s", "training throughput (img/s)"),
+    ("backend", "Keras backend"),
+)
+
+
+@dataclass
+class EnsembleSummary:
+    members: list[TrialRecord]
+    test_accuracy: float | None
+    best_single_test_accuracy: float | None
+    skipped: list[str] = field(default_factory=list)
+
+
+def render_model_card(result: SweepResult, best: TrialRecord, config: dict[str, Any], metrics: dict[str, Any],
+                      ensemble: EnsembleSummary | None = None) -> str:
+    """The card's Markdown text."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# Model card: {best.name} of sweep {result.sweep_id}",
+        "",
+        f"Exported by `inat-cnn export best` on {stamp}: the best trial of sweep `{result.sweep_id}` "
+        f"({result.backend} backend) by `{result.metric}` ({result.goal}), trial #{best.number} `{best.name}`"
+        + (f", W&B run `{best.wandb_run_id}`" if best.wandb_run_id else "") + ".",
+        "",
+        *_data_section(config, metrics),
+        "## Training setup",
+        "",
+        *_table(["key", "value"], [[k, _fmt(v)] for k, v in sorted(config.items())]),
+        "",
+        "## Metrics",
+        "",
+        *_table(["metric", "value"], [[label, _fmt(metrics[key])] for key, label in _METRIC_ROWS
+                                      if metrics.get(key) is not None]),
+        "",
+    ]
+    if ensemble is not None:
+        lines += _ensemble_section(ensemble, result.metric)
+    lines += _reload_section(config, ensemble is not None)
+    return "\n".join(lines) + "\n"
+
+
+def _data_section(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    classes = metrics.get("class_names") or []
+    size = metrics.get("image_size") or config.get("image_size")
+    return [
+        "## Data",
+        "",
+        f"- classes ({len(classes)}): {', '.join(map(str, classes)) or 'unknown'}",
+        f"- dataset fingerprint: `{metrics.get('fingerprint', 'unknown')}`",
+        f"- split id: `{metrics.get('split_id', 'unknown')}` (validation = {config.get('val_fraction', 0.1)} "
+        "of train/, class-balanced; test = the dataset's val/ folder)",
+        f"- input: {size}×{size} RGB, float32 raw pixels 0..255 (preprocessing is inside the model), "
+        f"resize `{config.get('resize', 'squash')}`",
+        "",
+    ]
+
+
+def _ensemble_section(ensemble: EnsembleSummary, metric: str) -> list[str]:
+    rows = [[str(i + 1), m.name, _fmt(m.value), _fmt(m.test_accuracy)] for i, m in enumerate(ensemble.members)]
+    lines = [
+        "## Top-k ensemble",
+        "",
+        f"`ensemble/model.keras` averages the softmax outputs of the {len(ensemble.members)} best trials:",
+        "",
+        *_table(["rank", "trial", f"best {metric}", "test accuracy"], rows),
+        "",
+        f"- ensemble test accuracy: {_fmt(ensemble.test_accuracy)}",
+        f"- best single model, same test data: {_fmt(ensemble.best_single_test_accuracy)}",
+    ]
+    if ensemble.test_accuracy is None:
+        lines.append("- (not measured: pass `--data ROOT` to `inat-cnn export best`, or run "
+                     "`inat-cnn evaluate ensemble/model.keras --data ROOT`)")
+    lines += [f"- skipped: {reason}" for reason in ensemble.skipped]
+    return lines + [""]
+
+
+def _reload_section(config: dict[str, Any], has_ensemble: bool) -> list[str]:
+    size = config.get("image_size", "S")
+    lines = [
+        "## How to reload",
+        "",
+        "```python",
+        "import keras",
+        "import inat_cnn.models  # registers the project's custom layers, if any",
+        "",
+        'model = keras.saving.load_model("model.keras", safe_mode=True)',
+        f"probs = model.predict(images)  # images: float32 (N, {size}, {size}, 3), raw pixels 0..255",
+        "```",
+        "",
+        "From the command line: `inat-cnn evaluate . --data ROOT` (test accuracy, per-class accuracy, "
+        "confusion matrix).",
+    ]
+    if has_ensemble:
+        lines.append("The ensemble loads the same way: `inat-cnn evaluate ensemble/model.keras --data ROOT`.")
+    return lines
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return out + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return str(value)

@@ -1,0 +1,175 @@
+"""A sweep's results as plain records, whichever backend produced them.
+
+Pure: no Optuna, no wandb, no Keras. ``results.py`` (local Optuna storage) and
+``wandb_source.py`` (wandb.Api) fill these; the report, importance, export and
+ensemble code only ever read them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Trial states in the order the leaderboard lists them.
+STATES = ("finished", "pruned", "running", "waiting", "failed")
+
+
+@dataclass
+class TrialRecord:
+    """One trial (an Optuna trial or a W&B run) and what its folder holds."""
+
+    number: int
+    name: str
+    state: str
+    params: dict[str, Any]
+    value: float | None = None
+    test_accuracy: float | None = None
+    epochs_run: int | None = None
+    duration_s: float | None = None
+    curve: dict[int, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    trial_dir: Path | None = None
+    fail_reason: str | None = None
+    wandb_run_id: str | None = None
+    handle: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not None and not math.isnan(self.value)
+
+    @property
+    def model_path(self) -> Path | None:
+        """The best epoch's checkpoint, when this trial left one on disk."""
+        if self.trial_dir is None:
+            return None
+        path = self.trial_dir / "model.keras"
+        return path if path.is_file() else None
+
+    def viz_files(self) -> list[Path]:
+        """The trial's visualizations (viz/*.png), sorted by name."""
+        if self.trial_dir is None or not (self.trial_dir / "viz").is_dir():
+            return []
+        return sorted((self.trial_dir / "viz").glob("*.png"))
+
+    def history(self) -> list[dict[str, float]]:
+        """Rows of history.csv (one per epoch) as floats; empty when there is none."""
+        if self.trial_dir is None:
+            return []
+        return read_history(self.trial_dir / "history.csv")
+
+    def metric_curve(self, metric: str) -> dict[int, float]:
+        """Epoch → metric from history.csv when it has the column, else the reported values."""
+        rows = self.history()
+        if rows and metric in rows[0]:
+            # Row order, 1-based, like the engine's reports (Keras' CSVLogger counts from 0).
+            return {i + 1: row[metric] for i, row in enumerate(rows) if not math.isnan(row[metric])}
+        return dict(sorted(self.curve.items()))
+
+
+@dataclass
+class SweepResult:
+    """Everything a report or export needs to know about one sweep."""
+
+    sweep_id: str
+    backend: str
+    metric: str
+    goal: str
+    spec: dict[str, Any]
+    trials: list[TrialRecord]
+    swept: list[str]
+    source: str = ""
+    data_root: str | None = None
+
+    def ranked(self, states: tuple[str, ...] = ("finished",)) -> list[TrialRecord]:
+        """Trials in ``states`` that have a value, best first."""
+        pool = [t for t in self.trials if t.state in states and t.has_value]
+        return sorted(pool, key=lambda t: (-t.value if self.goal == "maximize" else t.value, t.number))
+
+    def best(self) -> TrialRecord | None:
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def leaderboard(self) -> list[TrialRecord]:
+        """Every trial: finished then pruned by value, then running, waiting, failed."""
+        ordered: list[TrialRecord] = []
+        for state in STATES:
+            with_value = self.ranked((state,))
+            rest = sorted((t for t in self.trials if t.state == state and not t.has_value),
+                          key=lambda t: t.number)
+            ordered += with_value + rest
+        ordered += [t for t in self.trials if t.state not in STATES]
+        return ordered
+
+    def counts(self) -> dict[str, int]:
+        counts = {state: 0 for state in STATES}
+        for trial in self.trials:
+            counts[trial.state] = counts.get(trial.state, 0) + 1
+        return counts
+
+    def varies(self, name: str) -> bool:
+        """Whether the sweep varies ``name`` (in its spec, or across the trials' configs)."""
+        if name in self.swept:
+            return True
+        seen = {json.dumps(t.config.get(name), sort_keys=True) for t in self.trials if name in t.config}
+        return len(seen) > 1
+
+
+def swept_parameters(spec: dict[str, Any], trials: list[TrialRecord]) -> list[str]:
+    """Parameters the sweep varies: spec entries that are not a single fixed value.
+
+    Without a spec, every parameter recorded on a trial.
+    """
+    params = spec.get("parameters") if isinstance(spec, dict) else None
+    if not isinstance(params, dict) or not params:
+        names: list[str] = []
+        for trial in trials:
+            names += [n for n in trial.params if n not in names]
+        return names
+    return [name for name, entry in params.items() if not _is_fixed(entry)]
+
+
+def _is_fixed(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return True
+    if entry.get("distribution") == "constant" or ("value" in entry and "values" not in entry
+                                                    and "min" not in entry and "distribution" not in entry):
+        return True
+    values = entry.get("values")
+    return isinstance(values, list) and len(values) == 1
+
+
+def best_of(values: list[float], goal: str) -> float | None:
+    """The best of ``values`` (NaNs ignored) for ``goal``, None when there is none."""
+    clean = [v for v in values if v is not None and not math.isnan(v)]
+    if not clean:
+        return None
+    return max(clean) if goal == "maximize" else min(clean)
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """history.csv as a list of float rows; unreadable cells become NaN."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{key: _to_float(value) for key, value in row.items() if key} for row in csv.DictReader(handle)]
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or {} when the file is missing or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

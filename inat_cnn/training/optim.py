@@ -1,0 +1,77 @@
+"""Optimizers, learning-rate schedules and the loss (keras only, backend-agnostic)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+PIECEWISE_AT = (0.5, 0.75)  # piecewise: lr, lr/10, lr/100 at these fractions of the phase
+
+
+def make_schedule(kind: str, learning_rate: float, total_steps: int):
+    """A float (constant) or a keras LearningRateSchedule over ``total_steps`` steps of one phase."""
+    total_steps = max(1, int(total_steps))
+    if kind == "constant":
+        return float(learning_rate)
+    if kind == "cosine":
+        return keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps=total_steps)
+    if kind == "piecewise":
+        boundaries = sorted({max(1, int(total_steps * f)) for f in PIECEWISE_AT})
+        values = [float(learning_rate) / 10**i for i in range(len(boundaries) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    raise ValueError(f"unknown lr_schedule {kind!r}")
+
+
+def make_optimizer(name: str, learning_rate, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+    """adam, nadam, rmsprop, sgd (Nesterov momentum 0.9) or adamw; weight decay is decoupled."""
+    wd = float(weight_decay) or None
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate, weight_decay=wd)
+    if name == "nadam":
+        return keras.optimizers.Nadam(learning_rate, weight_decay=wd)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, weight_decay=wd)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, weight_decay=wd)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=float(weight_decay))
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+    """The learning rate the optimizer applies at its current step."""
+    return float(ops.convert_to_numpy(optimizer.learning_rate))
+
+
+@keras.saving.register_keras_serializable(package="inat_cnn")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy on integer labels with label smoothing (Keras' sparse loss has none); softmax inputs."""
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0, name: str = "sparse_smoothed_ce", **kw):
+        super().__init__(name=name, **kw)
+        self.num_classes = int(num_classes)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return keras.losses.categorical_crossentropy(labels, y_pred, from_logits=False,
+                                                     label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+
+
+def make_loss(num_classes: int, label_smoothing: float) -> keras.losses.Loss:
+    if label_smoothing:
+        return SparseSmoothedCrossentropy(num_classes, label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=False)
+
+
+def compile_model(model: keras.Model, config, *, learning_rate: float, phase_steps: int, num_classes: int,
+                  jit_compile) -> None:
+    """(Re)compile for one phase: a fresh optimizer and schedule over the phase's steps."""
+    schedule = make_schedule(config.lr_schedule, learning_rate, phase_steps)
+    model.compile(optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay),
+                  loss=make_loss(num_classes, config.label_smoothing),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=jit_compile)

@@ -1,0 +1,255 @@
+"""run_trial: one training run from a trial config to a trial folder and a wandb run.
+
+Called many times in one agent process: every call clears the Keras session,
+seeds, restores the dtype policy and finishes its wandb run, whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import TrialFailed, TrialPruned, UserError
+from ..trial_config import METRIC_GOALS, FinetuneTrial, parse_trial_config, resolved_dict
+from ..workspace import Workspace
+from . import artifacts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrialResult:
+    state: str
+    out_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def best_value(self) -> float | None:
+        return self.metrics.get("best_value")
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.metrics.get("best_epoch")
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.metrics.get("test_accuracy")
+
+    @property
+    def model_path(self) -> Path:
+        return self.out_dir / "model.keras"
+
+    @property
+    def wandb_run_id(self) -> str | None:
+        return self.metrics.get("wandb_run_id")
+
+
+def phase_plan(config) -> list[tuple[str, int, int, float]]:
+    """(phase, first epoch, end epoch, learning rate): fine-tuning runs head then fine_tune."""
+    if isinstance(config, FinetuneTrial) and config.head_epochs:
+        return [("head", 0, config.head_epochs, config.learning_rate),
+                ("fine_tune", config.head_epochs, config.epochs, config.fine_tune_learning_rate)]
+    if isinstance(config, FinetuneTrial) and config.head_epochs == 0:
+        return [("fine_tune", 0, config.epochs, config.learning_rate)]
+    return [("train", 0, config.epochs, config.learning_rate)]
+
+
+def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_accuracy",
+              goal: str = "maximize", on_epoch_end: Callable[[int, dict], Any] | None = None,
+              wandb_group: str | None = None, wandb_project: str = "inat-cnn", wandb_mode: str | None = None,
+              run_name: str | None = None, splits=None) -> TrialResult:
+    """Train one trial into ``out_dir``; raises TrialFailed / TrialPruned (after writing metrics.json)."""
+    started = time.perf_counter()
+    if not isinstance(config, (dict,)) and not hasattr(config, "model_dump"):
+        raise UserError(f"trial config must be a mapping, got {type(config).__name__}")
+    config = parse_trial_config(config) if isinstance(config, dict) else config
+    if metric not in METRIC_GOALS or goal not in ("maximize", "minimize"):
+        raise UserError(f"metric must be one of {', '.join(METRIC_GOALS)} and goal maximize|minimize "
+                        f"(got {metric!r}, {goal!r})")
+    out_dir = artifacts.prepare_out_dir(out_dir)
+    artifacts.write_config(out_dir, resolved_dict(config))
+    ws = Workspace.resolve(workspace).ensure()
+    state: dict[str, Any] = {"metric": metric, "goal": goal, "epochs_run": 0, "image_size": config.image_size}
+    live = _Live()
+    try:
+        import keras
+
+        from .device import dtype_policy, has_gpu, precision_policy
+
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(config.seed)
+        splits = splits if splits is not None else _load_splits(config, data_root, ws)
+        state.update(_split_facts(splits, config.image_size), backend=keras.config.backend())
+        gpu = has_gpu()
+        with dtype_policy(precision_policy(gpu)):
+            _train(live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end,
+                   dict(project=wandb_project, group=wandb_group, name=run_name or out_dir.name, mode=wandb_mode),
+                   started)
+            best = _evaluate_best(out_dir, splits, config, state, gpu)
+            if config.viz:
+                _render_viz(best, splits, out_dir, state, live.run)
+    except TrialPruned:
+        _close(out_dir, state, live, started, "pruned", exit_code=0)
+        raise
+    except (TrialFailed, UserError) as err:
+        _close(out_dir, state, live, started, "failed", exit_code=1, reason=str(err))
+        raise
+    except BaseException as err:
+        (out_dir / "error.log").write_text(traceback.format_exc())
+        reason = f"{type(err).__name__}: {err}".strip()
+        _close(out_dir, state, live, started, "failed", exit_code=1, reason=reason)
+        if isinstance(err, Exception):
+            raise TrialFailed(reason) from err
+        raise
+    _close(out_dir, state, live, started, "finished", exit_code=0)
+    return TrialResult("finished", out_dir, state, list(live.monitor.history))
+
+
+@dataclass
+class _Live:
+    """What a failing trial must still close: its wandb run and its monitor (history, best epoch)."""
+
+    run: Any = None
+    monitor: Any = None
+
+
+def _load_splits(config, data_root, ws: Workspace):
+    from ..data import load_splits
+
+    if data_root is None:
+        raise UserError("no dataset: pass --data ROOT")
+    return load_splits(data_root, int(config.image_size), resize=config.resize, val_fraction=config.val_fraction,
+                       cache_dir=ws.cache)
+
+
+def _split_facts(splits, image_size: int) -> dict[str, Any]:
+    if tuple(splits.x_train.shape[1:]) != (image_size, image_size, 3):
+        raise UserError(f"the dataset arrays are {tuple(splits.x_train.shape[1:])} but image_size {image_size} "
+                        "was asked for")
+    if len(splits.y_train) == 0 or len(splits.y_val) == 0:
+        raise UserError("the dataset split has no training or no validation images; add images or change "
+                        "val_fraction")
+    return {"fingerprint": getattr(splits, "fingerprint", None), "split_id": getattr(splits, "split_id", None),
+            "class_names": list(splits.class_names)}
+
+
+def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end, wandb_args, started):
+    """Build, log and fit through every phase (the run and monitor go into ``live`` as they exist)."""
+    from ..data import ArrayBatches
+    from ..models import apply_phase, build_model, summarize_model, tuning_ratios
+    from . import wandb_run
+    from .callbacks import TrialMonitor
+    from .device import jit_setting
+    from .optim import compile_model
+
+    num_classes = len(splits.class_names)
+    model = build_model(config, num_classes)
+    summary = summarize_model(model)
+    state.update(params=summary.total_params, flops=summary.total_flops)
+    train = ArrayBatches(splits.x_train, splits.y_train, config.batch_size, shuffle=True, seed=config.seed)
+    val = ArrayBatches(splits.x_val, splits.y_val, config.batch_size, shuffle=False)
+    # Epochs are never selected on test: a test_accuracy sweep keeps the best val_accuracy epoch.
+    monitor_name, monitor_goal = ("val_accuracy", "maximize") if metric == "test_accuracy" else (metric, goal)
+    run = live.run = wandb_run.open_run(config=resolved_dict(config), wandb_dir=ws.wandb_dir, **wandb_args)
+    state.update(wandb_run_id=run.id, wandb_run_dir=wandb_run.run_dir(run))
+    monitor = live.monitor = TrialMonitor(
+        monitor=monitor_name, goal=monitor_goal, checkpoint=out_dir / "model.keras", n_train=len(splits.y_train),
+        patience=config.early_stopping_patience, on_epoch_end=on_epoch_end)
+    monitor.sinks.append(wandb_run.epoch_sink(run, monitor))
+    for phase, first, end, lr in phase_plan(config):
+        if end <= first:
+            continue
+        apply_phase(model, config, "head" if phase == "head" else "fine_tune")
+        compile_model(model, config, learning_rate=lr, phase_steps=len(train) * (end - first),
+                      num_classes=num_classes, jit_compile=jit_setting(gpu))
+        state.update(tuning_ratios(model), trainable_params=_trainable(model))
+        monitor.phase = phase
+        try:
+            model.fit(train, validation_data=val, initial_epoch=first, epochs=end, callbacks=[monitor], verbose=0)
+        finally:
+            state["epochs_run"] = len(monitor.history)
+            if monitor.train_started_at is not None and "startup_s" not in state:
+                state["startup_s"] = monitor.train_started_at - started
+        if monitor.stopped_early:
+            break
+
+
+def _trainable(model) -> int:
+    return sum(int(_prod(w.shape)) for w in model.trainable_weights)
+
+
+def _prod(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= int(d)
+    return out
+
+
+def _evaluate_best(out_dir: Path, splits, config, state: dict, gpu: bool):
+    """Load model.keras (the best epoch) as a user would and score it on the test split."""
+    from ..data import ArrayBatches
+    from ..models import load_model
+    from .device import jit_setting
+    from .optim import compile_model
+
+    best = load_model(out_dir / "model.keras", compile=False)
+    compile_model(best, config, learning_rate=config.learning_rate, phase_steps=1,
+                  num_classes=len(splits.class_names), jit_compile=jit_setting(gpu))
+    test = len(splits.y_test) and ArrayBatches(splits.x_test, splits.y_test, config.batch_size, shuffle=False)
+    if len(splits.y_test):
+        result = best.evaluate(test, verbose=0, return_dict=True)
+        state.update(test_loss=float(result["loss"]), test_accuracy=float(result["accuracy"]))
+    return best
+
+
+def _render_viz(best, splits, out_dir: Path, state: dict, run) -> None:
+    """Figures of the best model; a missing viz package or a viz error never fails the trial."""
+    try:
+        from ..viz import render_trial_figures
+    except ImportError as err:
+        state["viz_error"] = f"inat_cnn.viz unavailable: {err}"
+        return
+    try:
+        images = render_trial_figures(best, splits, out_dir / "viz")
+        if run is not None and images:
+            from .wandb_run import log_images
+
+            log_images(run, images)
+    except Exception as err:  # figures are a bonus: record why they are missing and go on
+        log.warning("viz failed for %s: %s", out_dir, err)
+        state["viz_error"] = f"{type(err).__name__}: {err}"
+
+
+def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, *, exit_code: int,
+           reason: str | None = None) -> None:
+    """Write metrics.json and history.csv and finish the wandb run (best-epoch summary)."""
+    run, monitor = live.run, live.monitor
+    history = monitor.history if monitor is not None else []
+    best = monitor.best_row if monitor is not None else None
+    state.update(state=final, best_epoch=best and best["epoch"], best_value=monitor and monitor.best_value,
+                 val_accuracy=best and best.get("val_accuracy"), val_loss=best and best.get("val_loss"),
+                 wall_time_s=time.perf_counter() - started,
+                 train_images_per_s=artifacts.train_throughput(history),
+                 stopped_early=bool(monitor and monitor.stopped_early))
+    if state["metric"] == "test_accuracy":
+        state["best_value"] = state.get("test_accuracy")
+    for key in ("test_accuracy", "test_loss", "params", "trainable_params", "flops", "layer_tuning_ratio",
+                "parameter_tuning_ratio", "startup_s", "wandb_run_id", "wandb_run_dir"):
+        state.setdefault(key, None)
+    if reason:
+        state["fail_reason"] = reason
+    artifacts.write_metrics(out_dir, state)
+    artifacts.write_history(out_dir, history)
+    if run is not None:
+        from . import wandb_run
+
+        wandb_run.pin_best_summary(run, monitor)
+        keys = ("test_accuracy", "test_loss", "params", "flops", "layer_tuning_ratio", "parameter_tuning_ratio",
+                "train_images_per_s", "epochs_run", "fail_reason")
+        wandb_run.finish(run, {k: state.get(k) for k in keys} | {"state": final}, exit_code)

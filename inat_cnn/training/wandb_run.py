@@ -1,0 +1,89 @@
+"""One wandb run per trial: init (offline without an API key), per-epoch rows, best-epoch summary.
+
+wandb's own Keras callbacks import TensorFlow at module level, so the models stay
+backend-agnostic by logging from the trial monitor's rows instead. Nothing here
+prints or logs an API key; whether one exists is all we look at.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from .callbacks import LOGGED
+
+MAXIMIZED = ("accuracy", "val_accuracy")
+MINIMIZED = ("loss", "val_loss")
+QUIET = dict(silent=True, console="off", x_disable_stats=True)
+
+
+def has_api_key() -> bool:
+    """An API key in WANDB_API_KEY or in ~/.netrc (from `wandb login`); its value is never read out."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        auth = netrc.netrc().authenticators(os.environ.get("WANDB_BASE_URL", "api.wandb.ai")
+                                            .removeprefix("https://").removeprefix("http://"))
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return bool(auth and auth[2])
+
+
+def choose_mode(requested: str | None) -> str | None:
+    """``offline`` when asked or without an API key; None lets wandb follow WANDB_MODE / its default."""
+    if requested:
+        return requested
+    if os.environ.get("WANDB_MODE"):
+        return None
+    return None if has_api_key() else "offline"
+
+
+def open_run(*, config: dict[str, Any], wandb_dir: Path, project: str, group: str | None, name: str | None,
+             mode: str | None):
+    """Start (or, under `wandb agent`, join) the run of one trial; metrics summarise to the best epoch."""
+    import wandb
+
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
+                     mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
+    run.define_metric("epoch")
+    for key in LOGGED + ("lr", "epoch_time_s", "images_per_s"):
+        summary = "max" if key in MAXIMIZED else "min" if key in MINIMIZED else "last"
+        run.define_metric(key, step_metric="epoch", summary=summary)
+    return run
+
+
+def run_dir(run) -> str:
+    return str(getattr(run.settings, "sync_dir", "") or Path(run.dir).parent)
+
+
+def epoch_sink(run, monitor):
+    """A TrialMonitor sink: log the epoch's row, then pin the summary to the best epoch so far."""
+
+    def log(row: dict[str, Any]) -> None:
+        run.log({k: v for k, v in row.items() if k != "phase"})
+        pin_best_summary(run, monitor)
+
+    return log
+
+
+def pin_best_summary(run, monitor) -> None:
+    """Summary values of the best epoch (W&B sweeps read the summary); define_metric alone stores {max: ...}."""
+    best = monitor.best_row if monitor is not None else None
+    if best is None:
+        return
+    run.summary.update({k: best[k] for k in LOGGED if k in best})
+    run.summary["best_epoch"] = best["epoch"]
+
+
+def log_images(run, images: dict[str, Path]) -> None:
+    import wandb
+
+    run.log({f"viz/{name}": wandb.Image(str(path)) for name, path in images.items()})
+
+
+def finish(run, summary: dict[str, Any], exit_code: int) -> None:
+    run.summary.update({k: v for k, v in summary.items() if v is not None})
+    run.finish(exit_code=exit_code)

@@ -9,7 +9,7 @@ import typer
 
 app = typer.Typer(help="Datasets: synthesize, inspect, build the decode cache.", no_args_is_help=True)
 
-_RESIZE_HELP = "How images become squares: squash (stretch, as CS6910 work did) or center-crop."
+_RESIZE_HELP = "How images become squares: squash (stretch, as CS6910 work did) or center_crop."
 _VAL_HELP = "Fraction of train/ held out as the class-balanced validation split."
 _CACHE_HELP = "Cache folder (default: the workspace cache, INAT_CNN_HOME/cache)."
 

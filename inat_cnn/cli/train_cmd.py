@@ -85,13 +85,16 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of trial parameters"),
     sets: Optional[list[str]] = typer.Option(None, "--set", help="key=value (YAML value); repeatable"),
     out: Optional[Path] = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...)"),
-    workspace: Optional[Path] = typer.Option(None, "--workspace", help="Workspace (default INAT_CNN_HOME or ./inat_runs)"),
+    workspace: Optional[Path] = typer.Option(None, "--workspace",
+                                             help="Workspace (default INAT_CNN_HOME or ./inat_runs)"),
     metric: str = typer.Option("val_accuracy", "--metric", help="Metric that picks the best epoch"),
     offline: bool = typer.Option(False, "--offline", help="wandb offline even with an API key"),
 ) -> None:
     """Run one trial: fit, keep the best epoch, test it, log to wandb, write the trial folder.
 
-    Extra --key=value arguments (what `wandb agent` passes with ${args}) or one JSON object (${args_json}) are trial parameters too; --set wins over them, they win over --config. Under a sweep, pass the sweep's metric with --metric so the run summary holds that metric's best epoch.
+    Extra --key=value arguments (what `wandb agent` passes with ${args}) or one JSON object
+    (${args_json}) are trial parameters too; --set wins over them, they win over --config.
+    Under a sweep, pass the sweep's metric with --metric so the summary holds its best epoch.
     """
     from ..errors import TrialFailed
     from ..trial_config import METRIC_GOALS

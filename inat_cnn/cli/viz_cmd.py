@@ -76,7 +76,7 @@ def predictions(
     data: Path = typer.Option(..., "--data", help="Dataset root (train/ and val/ class folders)",
                               show_default=False),
     out: Path = typer.Option(Path("predictions.png"), "--out", help="PNG to write (720 px wide, 230 px a row)"),
-    resize: str = typer.Option("squash", "--resize", help="How images were fitted: squash or center-crop"),
+    resize: str = typer.Option("squash", "--resize", help="How images were fitted: squash or center_crop"),
 ) -> None:
     """A 10x3 grid (one row per class) of test images with true / predicted label and confidence."""
     from ..data import load_splits

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import UserError
 
-RESIZE_METHODS = ("squash", "center-crop")
+RESIZE_METHODS = ("squash", "center_crop")
 MAX_PIXELS = 50_000_000  # anything larger is treated as a decompression bomb
 _FORMAT_EXTENSIONS = {
     "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"},
@@ -49,9 +49,12 @@ class ImageInfo:
     note: str | None = None  # e.g. "CMYK converted to RGB"
 
 
-def check_resize(resize: str) -> None:
+def check_resize(resize: str) -> str:
+    """The canonical name of a resize method ("center-crop" is accepted for center_crop)."""
+    resize = str(resize).replace("-", "_")
     if resize not in RESIZE_METHODS:
         raise UserError(f"resize method {resize!r} is not known; allowed: {', '.join(RESIZE_METHODS)}")
+    return resize
 
 
 def _open(path: str | os.PathLike[str]) -> Image.Image:
@@ -145,7 +148,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def _resize(img: Image.Image, size: int, resize: str) -> Image.Image:
     w, h = img.size
     box = None
-    if resize == "center-crop":
+    if resize == "center_crop":
         side = min(w, h)
         left, top = (w - side) // 2, (h - side) // 2
         box = (left, top, left + side, top + side)
@@ -154,7 +157,7 @@ def _resize(img: Image.Image, size: int, resize: str) -> Image.Image:
 
 def decode_image(path: str | os.PathLike[str], image_size: int, resize: str = "squash") -> np.ndarray:
     """Decode, convert to RGB and resize one file: uint8 (S, S, 3). Raises BadImage."""
-    check_resize(resize)
+    resize = check_resize(resize)
     img = _open(path)
     try:
         with img:

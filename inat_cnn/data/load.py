@@ -44,7 +44,6 @@ def _console():
 
 
 def _check_args(image_size: int, resize: str, val_fraction: float) -> None:
-    check_resize(resize)
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise UserError(f"image_size must be a positive integer, got {image_size!r}")
     check_fraction(val_fraction)
@@ -63,6 +62,7 @@ def load_splits(
 
     Raises UserError for a missing root, a wrong layout, no images, or too few images per class.
     """
+    resize = check_resize(resize)
     _check_args(image_size, resize, val_fraction)
     if cache_dir is None:
         from ..workspace import Workspace

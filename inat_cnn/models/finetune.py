@@ -15,6 +15,7 @@ import keras
 from ..trial_config import FinetuneTrial
 from .augment import AUGMENT_NAME, augmentation_block
 from .backbones import get_spec, load_backbone
+from .flops import count_weights
 from .preprocess import Preprocess
 
 PHASES = ("head", "fine_tune")
@@ -90,15 +91,8 @@ def tuning_ratios(model: keras.Model) -> dict[str, float]:
     weighted = [(layer, trainable) for layer, trainable, _ in iter_leaf_layers(model) if layer.weights]
     tuned = sum(1 for layer, trainable in weighted if trainable and layer.trainable_weights)
     total_params = model.count_params()
-    trainable_params = sum(_size(w) for w in model.trainable_weights)
+    trainable_params = count_weights(model.trainable_weights)
     return {
         "layer_tuning_ratio": tuned / len(weighted) if weighted else 0.0,
         "parameter_tuning_ratio": trainable_params / total_params if total_params else 0.0,
     }
-
-
-def _size(weight) -> int:
-    size = 1
-    for dim in weight.shape:
-        size *= int(dim)
-    return size

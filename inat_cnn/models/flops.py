@@ -122,5 +122,10 @@ def elementwise(shape: Shape, per_element: int = 1) -> tuple[Shape, int, int]:
     return shape, 0, per_element * elements(shape)
 
 
+def count_weights(weights) -> int:
+    """Number of scalars in a list of variables (anything with a ``shape``)."""
+    return sum(math.prod(int(d) for d in w.shape) for w in weights)
+
+
 def flatten(in_shape: Shape) -> tuple[Shape, int, int]:
     return (elements(in_shape),), 0, 0

@@ -12,6 +12,7 @@ def load_model(path, compile: bool = True):
     """``keras.saving.load_model(path, safe_mode=True)``; UserError if the path is not a .keras model."""
     import keras
 
+    from ..training import optim  # noqa: F401  (registers the smoothed loss a checkpoint may be compiled with)
     from . import preprocess  # noqa: F401  (registers the custom layer before deserialising)
 
     path = Path(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..trial_config import FinetuneTrial, ScratchTrial
 from . import flops as F
-from .flops import LayerRow, ModelSummary
+from .flops import LayerRow, ModelSummary, count_weights
 
 _MERGE = ("Add", "Multiply", "Subtract", "Average", "Maximum", "Minimum")
 _ACTIVATIONS = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU")
@@ -34,11 +34,7 @@ def summarize_model(model) -> ModelSummary:
 
     from .finetune import iter_leaf_layers
 
-    rows = []
-    for layer, trainable, parent in iter_leaf_layers(model):
-        if isinstance(layer, keras.Model):  # pragma: no cover - iter_leaf_layers flattens models
-            continue
-        rows.append(layer_row(layer, trainable, parent))
+    rows = [layer_row(layer, trainable, parent) for layer, trainable, parent in iter_leaf_layers(model)]
     # Nested models without weights (the augmentation block) are one row each.
     for layer in model.layers:
         if isinstance(layer, keras.Model) and not layer.weights:
@@ -53,16 +49,12 @@ def _shape(tensor) -> F.Shape:
     return tuple(int(d) for d in tensor.shape[1:])
 
 
-def _weight_count(weights) -> int:
-    return sum(F.elements(tuple(int(d) for d in w.shape)) for w in weights)
-
-
 def layer_row(layer, trainable: bool, parent: str | None) -> LayerRow:
     """One analytic row for a leaf Keras layer."""
     inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
     in_shape, out_shape = _shape(inputs[0]), _shape(layer.output)
     params, flops = _params_flops(layer, in_shape, out_shape, len(inputs))
-    frozen = _weight_count(layer.non_trainable_weights) if trainable else params
+    frozen = count_weights(layer.non_trainable_weights) if trainable else params
     return LayerRow(layer.name, type(layer).__name__, out_shape, params, flops,
                     trainable_params=params - frozen, parent=parent)
 
@@ -91,7 +83,7 @@ def _params_flops(layer, in_shape: F.Shape, out_shape: F.Shape, n_inputs: int) -
         return 0, F.pool2d(in_shape, tuple(layer.pool_size), tuple(layer.strides), layer.padding)[2]
     if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
         return 0, F.global_pool(in_shape)[2]
-    weights = _weight_count(layer.weights)  # layers below hold no weights, or only statistics
+    weights = count_weights(layer.weights)  # layers below hold no weights, or only statistics
     if kind in _MERGE:
         return weights, (n_inputs - 1) * F.elements(out_shape)
     if kind in _ACTIVATIONS:

@@ -143,6 +143,7 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
     """Build, log and fit through every phase (the run and monitor go into ``live`` as they exist)."""
     from ..data import ArrayBatches
     from ..models import apply_phase, build_model, summarize_model, tuning_ratios
+    from ..models.flops import count_weights
     from . import wandb_run
     from .callbacks import TrialMonitor
     from .device import jit_setting
@@ -168,7 +169,7 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
         apply_phase(model, config, "head" if phase == "head" else "fine_tune")
         compile_model(model, config, learning_rate=lr, phase_steps=len(train) * (end - first),
                       num_classes=num_classes, jit_compile=jit_setting(gpu))
-        state.update(tuning_ratios(model), trainable_params=_trainable(model))
+        state.update(tuning_ratios(model), trainable_params=count_weights(model.trainable_weights))
         monitor.phase = phase
         try:
             model.fit(train, validation_data=val, initial_epoch=first, epochs=end, callbacks=[monitor], verbose=0)
@@ -178,17 +179,6 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
                 state["startup_s"] = monitor.train_started_at - started
         if monitor.stopped_early:
             break
-
-
-def _trainable(model) -> int:
-    return sum(int(_prod(w.shape)) for w in model.trainable_weights)
-
-
-def _prod(shape) -> int:
-    out = 1
-    for d in shape:
-        out *= int(d)
-    return out
 
 
 def _evaluate_best(out_dir: Path, splits, config, state: dict, gpu: bool):
@@ -201,8 +191,8 @@ def _evaluate_best(out_dir: Path, splits, config, state: dict, gpu: bool):
     best = load_model(out_dir / "model.keras", compile=False)
     compile_model(best, config, learning_rate=config.learning_rate, phase_steps=1,
                   num_classes=len(splits.class_names), jit_compile=jit_setting(gpu))
-    test = len(splits.y_test) and ArrayBatches(splits.x_test, splits.y_test, config.batch_size, shuffle=False)
     if len(splits.y_test):
+        test = ArrayBatches(splits.x_test, splits.y_test, config.batch_size, shuffle=False)
         result = best.evaluate(test, verbose=0, return_dict=True)
         state.update(test_loss=float(result["loss"]), test_accuracy=float(result["accuracy"]))
     return best

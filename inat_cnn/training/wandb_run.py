@@ -46,8 +46,14 @@ def open_run(*, config: dict[str, Any], wandb_dir: Path, project: str, group: st
     import wandb
 
     wandb_dir.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
-                     mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
+    active = wandb.run
+    if active is not None and active.sweep_id:
+        # wandb.agent(function=...) already started this sweep run: log into it, do not replace it.
+        active.config.update(config, allow_val_change=True)
+        run = active
+    else:
+        run = wandb.init(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
+                         mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
     run.define_metric("epoch")
     for key in LOGGED + ("lr", "epoch_time_s", "images_per_s"):
         summary = "max" if key in MAXIMIZED else "min" if key in MINIMIZED else "last"

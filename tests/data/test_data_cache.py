@@ -30,7 +30,7 @@ def _assert_rows_match_direct_decode(splits, root, size, resize="squash", picks=
         assert np.array_equal(splits.x_train[i], decode_image(root / files[i], size, resize))
 
 
-@pytest.mark.parametrize("resize", ["squash", "center-crop"])
+@pytest.mark.parametrize("resize", ["squash", "center_crop"])
 def test_cache_equals_direct_decode_and_is_a_readonly_memmap(tiny_ds, cache_dir, resize):
     s = load_splits(tiny_ds, 20, resize=resize, cache_dir=cache_dir)
     assert s.x_train.shape == (27, 20, 20, 3) and s.x_val.shape == (3, 20, 20, 3) and s.x_test.shape == (9, 20, 20, 3)
@@ -99,7 +99,9 @@ def test_two_processes_build_one_cache(tiny_ds, cache_dir):
             time.sleep(0.05)
     finally:
         lock.release()
-    outs = [p.communicate(timeout=60)[0] for p in procs]
+    outs = [p.stdout.read() for p in procs]  # not communicate(): it would also read stderr, racing the readers
+    for p in procs:
+        p.wait(timeout=60)
     for reader in readers:
         reader.join(timeout=10)
     assert [p.returncode for p in procs] == [0, 0], errs

@@ -115,5 +115,5 @@ def test_bad_arguments_are_user_errors(tiny_ds, cache_dir):
         load_splits(tiny_ds, 16, val_fraction=1.0, cache_dir=cache_dir)
     with pytest.raises(UserError, match="image_size"):
         load_splits(tiny_ds, 0, cache_dir=cache_dir)
-    with pytest.raises(UserError, match="squash, center-crop"):
+    with pytest.raises(UserError, match="squash, center_crop"):
         load_splits(tiny_ds, 16, resize="crop", cache_dir=cache_dir)

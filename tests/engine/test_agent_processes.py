@@ -49,6 +49,14 @@ def test_run_cap_holds_across_agents(tmp_path, tiny_data, make_sweep):
     assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
 
 
+def _shorten_to_one_epoch(ws, sweep):
+    """Fixed values live in the sweep spec, not in a trial's params: the re-run may be shorter."""
+    study = optuna.load_study(study_name=sweep, storage=ws.db_url)
+    spec = dict(study.user_attrs["spec"])
+    spec["parameters"] = {**spec["parameters"], "epochs": {"value": 1}}
+    study.set_user_attr("spec", spec)
+
+
 def _start_agent(ws, sweep, data, *extra):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(agent_command(sweep, data, ws, None, list(extra)), env=env,
@@ -73,9 +81,7 @@ def test_sigterm_requeues_the_running_trial_and_another_agent_completes_it(tmp_p
     assert first.state == TrialState.FAIL and first.user_attrs["preempted"]
     assert requeued.state == TrialState.WAITING and requeued.params == first.params
     # the same parameters, finished by another agent, within run_cap 1 (the preempted try does not count)
-    study = optuna.load_study(study_name=sweep, storage=ws.db_url)
-    spec = dict(study.user_attrs["spec"])
-    spec["parameters"] = {**spec["parameters"], "epochs": {"value": 1}}
+    _shorten_to_one_epoch(ws, sweep)
     report = run_agent(sweep, tiny_data, workspace=ws, log=lambda m: None, count=1)
     trials = _trials(ws, sweep)
     assert report.finished == [requeued.number] and len(trials) == 2
@@ -94,6 +100,7 @@ def test_sigkilled_agents_trial_is_recovered_by_heartbeat(tmp_path, tiny_data, m
     lost = _trials(ws, sweep)[0]
     assert lost.state == TrialState.RUNNING  # nobody told the storage: only the heartbeat stops
     time.sleep(4)
+    _shorten_to_one_epoch(ws, sweep)
     report = run_agent(sweep, tiny_data, workspace=ws, heartbeat_s=1, grace_s=3, count=1, log=lambda m: None)
     trials = _trials(ws, sweep)
     assert trials[0].state == TrialState.FAIL

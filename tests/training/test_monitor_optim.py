@@ -86,3 +86,19 @@ def test_label_smoothing_loss_matches_keras_categorical():
     ours = SparseSmoothedCrossentropy(3, 0.1)(y, p)
     ref = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[y], p)
     assert float(ours) == pytest.approx(float(ref), rel=1e-6)
+
+
+def test_a_sweep_run_started_by_wandb_agent_is_reused_not_replaced(tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.setenv("WANDB_SWEEP_ID", "sweep123")
+    wandb.teardown()  # as wandb.agent does: settings are read from the environment again
+    started = wandb.init(dir=str(tmp_path), mode="offline", settings=wandb.Settings(**wandb_run.QUIET))
+    try:
+        run = wandb_run.open_run(config={"epochs": 2}, wandb_dir=tmp_path / "wandb", project="p", group=None,
+                                 name="n", mode="offline")
+        assert run is started and run.config["epochs"] == 2
+    finally:
+        started.finish()
+        monkeypatch.delenv("WANDB_SWEEP_ID")
+        wandb.teardown()

@@ -80,14 +80,17 @@ def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_
     try:
         import keras
 
-        from .device import dtype_policy, has_gpu, precision_policy
+        from .device import detect_accelerator, dtype_policy, prepare_backend
 
+        cache = prepare_backend(ws.cache)  # before anything compiles
         keras.backend.clear_session()
         keras.utils.set_random_seed(config.seed)
         splits = splits if splits is not None else _load_splits(config, data_root, ws)
         state.update(_split_facts(splits, config.image_size), backend=keras.config.backend())
-        gpu = has_gpu()
-        with dtype_policy(precision_policy(gpu)):
+        accel = detect_accelerator()
+        gpu = accel.gpu
+        state.update(device=accel.name, precision=accel.policy, compile_cache=cache and str(cache))
+        with dtype_policy(accel.policy):
             _train(live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end,
                    dict(project=wandb_project, group=wandb_group, name=run_name or out_dir.name, mode=wandb_mode),
                    started)
@@ -146,15 +149,16 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
     from ..models.flops import count_weights
     from . import wandb_run
     from .callbacks import TrialMonitor
-    from .device import jit_setting
+    from .device import batch_options, jit_setting
     from .optim import compile_model
 
     num_classes = len(splits.class_names)
     model = build_model(config, num_classes)
     summary = summarize_model(model)
     state.update(params=summary.total_params, flops=summary.total_flops)
-    train = ArrayBatches(splits.x_train, splits.y_train, config.batch_size, shuffle=True, seed=config.seed)
-    val = ArrayBatches(splits.x_val, splits.y_val, config.batch_size, shuffle=False)
+    feed = batch_options(gpu)
+    train = ArrayBatches(splits.x_train, splits.y_train, config.batch_size, shuffle=True, seed=config.seed, **feed)
+    val = ArrayBatches(splits.x_val, splits.y_val, config.batch_size, shuffle=False, **feed)
     # Epochs are never selected on test: a test_accuracy sweep keeps the best val_accuracy epoch.
     monitor_name, monitor_goal = ("val_accuracy", "maximize") if metric == "test_accuracy" else (metric, goal)
     run = live.run = wandb_run.open_run(config=resolved_dict(config), wandb_dir=ws.wandb_dir, **wandb_args)
@@ -185,14 +189,14 @@ def _evaluate_best(out_dir: Path, splits, config, state: dict, gpu: bool):
     """Load model.keras (the best epoch) as a user would and score it on the test split."""
     from ..data import ArrayBatches
     from ..models import load_model
-    from .device import jit_setting
+    from .device import batch_options, jit_setting
     from .optim import compile_model
 
     best = load_model(out_dir / "model.keras", compile=False)
     compile_model(best, config, learning_rate=config.learning_rate, phase_steps=1,
                   num_classes=len(splits.class_names), jit_compile=jit_setting(gpu))
     if len(splits.y_test):
-        test = ArrayBatches(splits.x_test, splits.y_test, config.batch_size, shuffle=False)
+        test = ArrayBatches(splits.x_test, splits.y_test, config.batch_size, shuffle=False, **batch_options(gpu))
         result = best.evaluate(test, verbose=0, return_dict=True)
         state.update(test_loss=float(result["loss"]), test_accuracy=float(result["accuracy"]))
     return best

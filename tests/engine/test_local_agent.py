@@ -35,8 +35,9 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(tmp_path, tiny_data, 
 
 def test_agent_stops_after_consecutive_failures_and_keeps_the_rest_queued(tmp_path, tiny_data, make_sweep):
     ws = Workspace(tmp_path / "ws")
-    sweep = make_sweep(ws, parameters={"optimizer": {"value": "sgd"}, "batch_norm": {"value": False},
-                                       "learning_rate": {"values": [1e10, 2e10, 3e10]}})
+    # every point fails at once: 5 valid-padded blocks cannot fit 16 px
+    sweep = make_sweep(ws, parameters={"padding": {"value": "valid"}, "conv_blocks": {"value": 5},
+                                       "dense_units": {"values": [4, 8, 12]}})
     with pytest.raises(SweepStop, match="2 consecutive failed trials"):
         run_agent(sweep, tiny_data, workspace=ws, max_consecutive_failures=2, log=lambda m: None)
     _, trials = trials_of(ws, sweep)

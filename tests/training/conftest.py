@@ -1,12 +1,9 @@
 """Fixtures of the training tests: a tiny synthetic dataset (3 classes x 12 train + 4 test images, 24 px)."""
 
-import os
 from pathlib import Path
 
 import keras
 import pytest
-
-os.environ.setdefault("INAT_CNN_QUIET", "1")
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +22,8 @@ def tiny_splits(tiny_root, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_keras_session():
+def _fresh_keras_session(monkeypatch):
+    monkeypatch.setenv("INAT_CNN_QUIET", "1")
     keras.backend.clear_session()
     yield
 

@@ -1,0 +1,65 @@
+"""The W&B cloud backend at its boundary: what reaches wandb.sweep, what a wandb.agent call runs.
+
+No W&B server is reachable from tests: wandb.sweep / wandb.agent are replaced by recorders that
+behave like the real agent (sweep parameters handed to wandb.init through WANDB_SWEEP_PARAM_PATH).
+"""
+
+import json
+
+import pytest
+import wandb
+import yaml
+
+from inat_cnn.engine import wandb_backend
+from inat_cnn.errors import UserError
+from inat_cnn.spec import validate_sweep_dict
+from inat_cnn.workspace import Workspace
+
+SPEC = {"name": "wb", "method": "random", "metric": {"name": "val_accuracy", "goal": "maximize"},
+        "parameters": {"model": {"value": "scratch"}, "image_size": {"value": 16}, "conv_blocks": {"value": 2},
+                       "filters": {"values": [4]}, "dense_units": {"value": 8}, "epochs": {"value": 1},
+                       "viz": {"value": False}}}
+
+
+def test_without_an_api_key_the_wandb_backend_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    with pytest.raises(UserError, match="wandb login"):
+        wandb_backend.create(validate_sweep_dict(SPEC), entity="me")
+
+
+def test_create_sends_the_validated_spec_with_a_train_command(monkeypatch):
+    sent = {}
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setattr(wandb, "sweep", lambda config, project, entity: sent.update(config=config, project=project,
+                                                                                     entity=entity) or "abc123")
+    path = wandb_backend.create(validate_sweep_dict(SPEC), entity="me", data_root="/data/inat")
+    assert path == "me/inat-cnn/abc123" and wandb_backend.is_wandb_sweep_id(path)
+    assert {k: v for k, v in sent["config"].items() if k != "command"} == SPEC
+    assert sent["config"]["command"] == ["inat-cnn", "train", "--data", "/data/inat", "${args}"]
+    assert "k" * 40 not in json.dumps(sent)
+
+
+def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, tmp_path, tiny_data):
+    ws = Workspace(tmp_path / "ws").ensure()
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump({k: {"value": v["values"][0] if "values" in v else v["value"]}
+                                           for k, v in SPEC["parameters"].items()}))
+    ran = {}
+
+    def fake_agent(sweep_id, function, entity, project, count):  # what wandb.agent does for each run
+        monkeypatch.setenv("WANDB_SWEEP_PARAM_PATH", str(params_file))
+        monkeypatch.setenv("WANDB_SWEEP_ID", sweep_id)
+        function()
+        ran.update(sweep_id=sweep_id, entity=entity, project=project, count=count)
+
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setattr(wandb_backend, "_require_login", lambda: None)
+    monkeypatch.setattr(wandb, "agent", fake_agent)
+    wandb_backend.agent("me/proj/abc123", tiny_data, ws, count=1)
+    assert ran == {"sweep_id": "abc123", "entity": "me", "project": "proj", "count": 1}
+    [trial_dir] = (ws.runs / "me_proj_abc123").iterdir()
+    metrics = json.loads((trial_dir / "metrics.json").read_text())
+    config = yaml.safe_load((trial_dir / "config.yaml").read_text())
+    assert metrics["state"] == "finished" and config["filters"] == 4 and config["image_size"] == 16

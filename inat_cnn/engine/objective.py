@@ -90,7 +90,7 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
         try:
             config = parse_trial_config(params, source=f"trial {trial.number}")
             trial.set_user_attr("config", resolved_dict(config))
-            result = _train(ctx, trial, config, trial_dir, train_metric)
+            result = _train(ctx, trial, config, trial_dir, train_metric, claimed_at)
         except TrialPruned as pruned:
             trial.set_user_attr("epochs_run", pruned.epoch)
             raise optuna.TrialPruned(str(pruned)) from None
@@ -106,7 +106,6 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             raise
         finally:
             _clear_framework()
-        trial.set_user_attr("startup_s", round(result.get("startup_s", 0.0) or 0.0, 3))
         trial.set_user_attr("claim_to_end_s", round(time.time() - claimed_at, 3))
         value = result.get(ctx.metric)
         if value is None:
@@ -117,7 +116,8 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
     return objective
 
 
-def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str) -> dict[str, Any]:
+def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str,
+           claimed_at: float) -> dict[str, Any]:
     from ..training import run_trial
 
     def report(epoch: int, logs: dict[str, float]) -> None:
@@ -128,11 +128,14 @@ def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path,
 
     splits = ctx.splits_for(config)
     spec = ctx.validated.spec
+    handed_over_at = time.time()
     result = run_trial(config, ctx.data_root, trial_dir, workspace=ctx.workspace.root, metric=metric, goal=ctx.goal,
                        on_epoch_end=report, wandb_group=ctx.sweep_id, wandb_project=spec.project or "inat-cnn",
                        wandb_mode=ctx.wandb_mode, run_name=f"{ctx.sweep_id}-trial-{trial.number:04d}",
                        splits=splits)
     summary = _as_dict(result)
+    if summary.get("startup_s") is not None:  # claim → first training step (data, model, compile)
+        trial.set_user_attr("startup_s", round(handed_over_at - claimed_at + summary["startup_s"], 3))
     for key in ("wandb_run_id", "test_accuracy", "epochs_run", "best_epoch"):
         if summary.get(key) is not None:
             trial.set_user_attr(key, summary[key])

@@ -145,7 +145,8 @@ def bench_epochs(args) -> dict:
     n = len(splits.y_train)
     cache_rate, memory_rate = n / statistics.median(times["cache"]), n / statistics.median(times["memory"])
     return {"image_size": args.epoch_size, "images": n, "epoch_seconds": times, "cache_images_per_s": cache_rate,
-            "memory_images_per_s": memory_rate, "ratio": cache_rate / memory_rate}
+            "memory_images_per_s": memory_rate, "ratio": cache_rate / memory_rate,
+            "ratio_best_of": min(times["memory"]) / min(times["cache"]), "feed": feed}
 
 
 # --- startup: claim -> first training step ------------------------------------------------------
@@ -294,8 +295,8 @@ def table(results: dict) -> str:
                      f"{st['ratio']:.2f}", GOALS["step"]))
     if "epochs" in s:
         e = s["epochs"]
-        rows.append(("cached epoch img/s", f"{e['cache_images_per_s']:.0f}", f"{e['memory_images_per_s']:.0f}",
-                     f"{e['ratio']:.3f}", GOALS["epochs"]))
+        rows.append(("cached epoch img/s (median)", f"{e['cache_images_per_s']:.0f}", f"{e['memory_images_per_s']:.0f}",
+                     f"{e['ratio']:.3f} (best-of {e['ratio_best_of']:.3f})", GOALS["epochs"]))
     for backend, st in s.get("startup", {}).items():
         if "ratio" in st:
             rows.append((f"startup {backend} repeated/new s", f"{st['repeated_arch_s']:.2f}", f"{st['new_arch_s']:.2f}",
@@ -322,7 +323,7 @@ def main() -> None:
     p.add_argument("--step-steps", type=int, default=50)
     p.add_argument("--dry-run-step", action="store_true", help="run the step section on a CPU at a tiny size")
     p.add_argument("--epoch-size", type=int, default=64)
-    p.add_argument("--epoch-rounds", type=int, default=3)
+    p.add_argument("--epoch-rounds", type=int, default=5)
     p.add_argument("--startup-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--peer-trial", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()

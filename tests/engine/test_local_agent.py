@@ -30,6 +30,7 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(tmp_path, tiny_data, 
     assert ok.state == TrialState.COMPLETE and len(report.failed) == 3 and report.finished == [ok.number]
     assert (ws.runs / sweep / f"trial-{ok.number:04d}" / "model.keras").is_file()
     assert ok.user_attrs["trial_dir"].endswith(f"trial-{ok.number:04d}")
+    assert 0 < ok.user_attrs["startup_s"] < ok.user_attrs["claim_to_end_s"]
     assert ok.value == pytest.approx(ok.user_attrs["best_value"] if "best_value" in ok.user_attrs else ok.value)
 
 

@@ -50,6 +50,7 @@ def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, 
     def fake_agent(sweep_id, function, entity, project, count):  # what wandb.agent does for each run
         monkeypatch.setenv("WANDB_SWEEP_PARAM_PATH", str(params_file))
         monkeypatch.setenv("WANDB_SWEEP_ID", sweep_id)
+        wandb.teardown()  # wandb reads these variables when it sets up, as in a fresh agent process
         function()
         ran.update(sweep_id=sweep_id, entity=entity, project=project, count=count)
 

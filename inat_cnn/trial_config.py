@@ -199,16 +199,33 @@ def describe_vocabulary() -> list[dict[str, str]]:
     return list(rows.values())
 
 
+def suggest(name: str, candidates: list[str]) -> str:
+    """A ' (did you mean `X`?)' hint, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _unknown_key_message(key: str, family: str | None) -> str:
+    owners = [f for f, cls in FAMILIES.items() if key in cls.model_fields]
+    if owners and family and family not in owners:
+        return f"`{key}` is a {'/'.join(owners)} parameter, but model is {family} (set model={owners[0]})"
+    vocab = list(FAMILIES[family].model_fields) if family in FAMILIES else all_parameters()
+    return f"unknown key `{key}`{suggest(key, vocab)}"
+
+
 def format_validation_error(err: ValidationError, prefix: str = "") -> list[Problem]:
     """Turn pydantic errors into Problems with dotted key paths."""
     problems = []
     for e in err.errors():
+        family = next((str(p) for p in e["loc"] if p in FAMILIES), None)
         loc = [str(p) for p in e["loc"] if p not in ("scratch", "finetune")]
         path = ".".join(([prefix] if prefix else []) + loc)
         value = e.get("input")
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = _unknown_key_message(loc[-1] if loc else "", family)
         elif not isinstance(value, dict):
             msg = f"{msg} (got {value!r})"
         problems.append(Problem(msg, key_path=path or None))

@@ -7,22 +7,15 @@ candidate value by building a trial config with it.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import Problem
-from ..trial_config import BACKBONES, FAMILIES, METRICS
+from ..trial_config import BACKBONES, FAMILIES, METRICS, suggest
 from .sweep_spec import UNBOUNDED, ParameterSpec, SweepSpec
 
 _FILLER = {"finetune": {"backbone": BACKBONES[0]}}
-
-
-def suggest(name: str, candidates: list[str]) -> str:
-    """A ' (did you mean X?)' hint, or ''."""
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def sweep_families(spec: SweepSpec) -> tuple[list[str], list[Problem]]:

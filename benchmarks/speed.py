@@ -208,15 +208,33 @@ def bench_startup(args) -> dict:
 
 # --- sweep: our engine vs a peer-style baseline -------------------------------------------------
 
-def sweep_yaml(path: Path) -> Path:
+def sweep_yaml(path: Path, viz: bool) -> Path:
+    """sweeps/smoke.yaml with 3 x 2 grid points (6 trials) and viz on or off."""
     import yaml
 
     spec = yaml.safe_load((HERE.parent / "sweeps" / "smoke.yaml").read_text())
     spec["name"] = "smoke6"
-    for key, values in SWEEP_GRID.items():
-        spec["parameters"][key] = {"values": values}
+    spec["parameters"].update({key: {"values": values} for key, values in SWEEP_GRID.items()})
+    spec["parameters"]["viz"] = {"value": viz}
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def our_sweep_seconds(args, folder: Path, viz: bool) -> tuple[float, dict]:
+    """Wall time of `inat-cnn sweep run` (one agent) in a fresh workspace: decode included."""
+    spec_file = sweep_yaml(folder / f"smoke6_viz_{viz}.yaml", viz)
+    ws = folder / f"ours_viz_{viz}"
+    cli = Path(sys.executable).with_name("inat-cnn")
+    started = time.perf_counter()
+    done = subprocess.run([str(cli), "sweep", "run", str(spec_file), "--data", str(args.root), "--agents", "1",
+                           "--workspace", str(ws)], env=quiet_env(KERAS_BACKEND="tensorflow"), capture_output=True,
+                          text=True, timeout=1800)
+    seconds = time.perf_counter() - started
+    metrics = [json.loads(p.read_text()) for p in sorted(ws.glob("runs/*/trial-*/metrics.json"))]
+    if done.returncode or sum(m["state"] == "finished" for m in metrics) != 6:
+        raise RuntimeError(f"our sweep: exit {done.returncode}, {len(metrics)} trials\n{done.stderr[-3000:]}")
+    return seconds, {"trial_wall_s": [round(m["wall_time_s"], 2) for m in metrics],
+                     "trial_startup_s": [round(m["startup_s"], 2) for m in metrics]}
 
 
 def peer_trial(args) -> None:
@@ -257,31 +275,26 @@ def bench_sweep(args) -> dict:
     folder = args.workdir / "sweep"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    spec_file = sweep_yaml(folder / "smoke6.yaml")
-    ws = folder / "ours_ws"
-    cli = Path(sys.executable).with_name("inat-cnn")
-    env = quiet_env(KERAS_BACKEND="tensorflow")
-    started = time.perf_counter()
-    done = subprocess.run([str(cli), "sweep", "run", str(spec_file), "--data", str(args.root), "--agents", "1",
-                           "--workspace", str(ws)], env=env, capture_output=True, text=True, timeout=1800)
-    ours = time.perf_counter() - started
-    finished = [p for p in ws.glob("runs/*/trial-*/metrics.json") if json.loads(p.read_text())["state"] == "finished"]
-    if done.returncode or len(finished) != 6:
-        raise RuntimeError(f"our sweep: exit {done.returncode}, {len(finished)} finished\n{done.stderr[-3000:]}")
-    base = yaml.safe_load(spec_file.read_text())["parameters"]
+    result: dict = {"trials": 6}
+    for viz in (True, False):
+        seconds, detail = our_sweep_seconds(args, folder, viz)
+        result[f"ours_viz_{'on' if viz else 'off'}_s"] = seconds
+        result[f"ours_viz_{'on' if viz else 'off'}"] = detail
+    base = yaml.safe_load((folder / "smoke6_viz_False.yaml").read_text())["parameters"]
     fixed = {k: v["value"] for k, v in base.items() if "value" in v}
     peer_times = []
-    started = time.perf_counter()
     for values in itertools.product(*SWEEP_GRID.values()):
         params = {**fixed, **dict(zip(SWEEP_GRID, values))}
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--peer-trial", json.dumps(params), "--root", str(args.root),
-                        "--workdir", str(folder)], env=env, check=True, capture_output=True, timeout=900)
-        peer_times.append(time.perf_counter() - t0)
-    peer = time.perf_counter() - started
-    return {"trials": 6, "epochs": fixed.get("epochs"), "image_size": fixed.get("image_size"),
-            "viz_ours": fixed.get("viz"), "ours_s": ours, "peer_s": peer, "peer_trial_s": peer_times,
-            "ratio": peer / ours}
+                        "--workdir", str(folder)], env=quiet_env(KERAS_BACKEND="tensorflow"), check=True,
+                       capture_output=True, timeout=900)
+        peer_times.append(time.perf_counter() - started)
+    result.update(epochs=fixed["epochs"], image_size=fixed["image_size"], peer_s=sum(peer_times),
+                  peer_trial_s=[round(t, 2) for t in peer_times])
+    result["ratio"] = result["peer_s"] / result["ours_viz_off_s"]  # the same work as the peers: no figures
+    result["ratio_viz_on"] = result["peer_s"] / result["ours_viz_on_s"]
+    return result
 
 
 # --- driver -------------------------------------------------------------------------------------
@@ -306,8 +319,10 @@ def table(results: dict) -> str:
                          f"{st['first_in_process_s']:.2f}", f"{st['cross_process_ratio']:.2f}", "-"))
     if "sweep" in s:
         sw = s["sweep"]
-        rows.append(("6-trial sweep s (peer/ours)", f"{sw['ours_s']:.1f}", f"{sw['peer_s']:.1f}",
+        rows.append(("6-trial sweep s, viz off (peer/ours)", f"{sw['ours_viz_off_s']:.1f}", f"{sw['peer_s']:.1f}",
                      f"{sw['ratio']:.2f}", GOALS["sweep"]))
+        rows.append(("6-trial sweep s, viz on (peer/ours)", f"{sw['ours_viz_on_s']:.1f}", f"{sw['peer_s']:.1f}",
+                     f"{sw['ratio_viz_on']:.2f}", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 

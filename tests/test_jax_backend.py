@@ -13,6 +13,7 @@ import textwrap
 
 import pytest
 
+from inat_cnn.compile_cache import enable_compile_cache
 from inat_cnn.training.device import Accelerator, batch_options, precision_policy, supports_bf16
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
@@ -47,6 +48,11 @@ def test_batches_are_uint8_with_threads_on_gpu_and_float32_inline_on_cpu():
     assert batch_options(False) == {"dtype": "float32"}
     gpu = batch_options(True)
     assert gpu["dtype"] == "uint8" and gpu["workers"] >= 1
+
+
+def test_tensorflow_has_no_persistent_compile_cache(tmp_path):
+    assert enable_compile_cache(tmp_path, backend="tensorflow") is None
+    assert not (tmp_path / "jax").exists()
 
 
 @pytest.mark.slow

@@ -133,23 +133,13 @@ def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path,
                        on_epoch_end=report, wandb_group=ctx.sweep_id, wandb_project=spec.project or "inat-cnn",
                        wandb_mode=ctx.wandb_mode, run_name=f"{ctx.sweep_id}-trial-{trial.number:04d}",
                        splits=splits)
-    summary = _as_dict(result)
+    summary = dict(result.metrics)
     if summary.get("startup_s") is not None:  # claim → first training step (data, model, compile)
         trial.set_user_attr("startup_s", round(handed_over_at - claimed_at + summary["startup_s"], 3))
     for key in ("wandb_run_id", "test_accuracy", "epochs_run", "best_epoch"):
         if summary.get(key) is not None:
             trial.set_user_attr(key, summary[key])
     return summary
-
-
-def _as_dict(result: Any) -> dict[str, Any]:
-    if isinstance(result, dict):
-        return result
-    if hasattr(result, "metrics"):
-        return dict(result.metrics)
-    import dataclasses
-
-    return dataclasses.asdict(result)
 
 
 def _check_target(study: optuna.Study, spec: Any, value: float) -> None:

@@ -171,7 +171,7 @@ def startup_child(args) -> None:
     for i, name in enumerate(("A", "B", "A")):
         config = {**SMOKE, **archs[name], "epochs": 1, "viz": False}
         seen.append(time.perf_counter())  # the claim: the agent has the config and the splits
-        run_trial(config, args.root, args.workdir / f"startup_runs/{os.getpid()}-{i}", workspace=ws,
+        run_trial(config, args.root, args.workdir / f"startup_runs/{time.time_ns()}-{i}", workspace=ws,
                   splits=splits, wandb_mode="offline")
         results.append({"arch": name, "startup_s": first_steps[i] - seen[i]})
     print("STARTUP " + json.dumps(results))
@@ -191,7 +191,7 @@ def bench_startup(args) -> dict:
 
     shutil.rmtree(args.workdir / "startup_ws" / "cache" / "jax", ignore_errors=True)
     result: dict = {}
-    backends = ["tensorflow"] + (["jax"] if importlib.util.find_spec("jax") else [])
+    backends = [b for b in ("tensorflow", "jax") if importlib.util.find_spec(b)]
     for backend in backends:
         runs = run_startup_child(args, backend)
         result[backend] = {"first_in_process_s": runs[0]["startup_s"], "new_arch_s": runs[1]["startup_s"],
@@ -201,28 +201,30 @@ def bench_startup(args) -> dict:
             again = run_startup_child(args, backend)
             result[backend]["fresh_process_cached_s"] = again[0]["startup_s"]
             result[backend]["cross_process_ratio"] = again[0]["startup_s"] / runs[0]["startup_s"]
-    if "jax" not in result:
-        result["jax"] = skipped("jax is not importable")
+    for backend in ("tensorflow", "jax"):
+        result.setdefault(backend, skipped(f"{backend} is not importable"))
     return result
 
 
 # --- sweep: our engine vs a peer-style baseline -------------------------------------------------
 
-def sweep_yaml(path: Path, viz: bool) -> Path:
-    """sweeps/smoke.yaml with 3 x 2 grid points (6 trials) and viz on or off."""
+def sweep_yaml(path: Path, viz: bool, epochs: int | None) -> Path:
+    """sweeps/smoke.yaml with 3 x 2 grid points (6 trials), viz on or off, optionally other epochs."""
     import yaml
 
     spec = yaml.safe_load((HERE.parent / "sweeps" / "smoke.yaml").read_text())
     spec["name"] = "smoke6"
     spec["parameters"].update({key: {"values": values} for key, values in SWEEP_GRID.items()})
     spec["parameters"]["viz"] = {"value": viz}
+    if epochs:
+        spec["parameters"]["epochs"] = {"value": epochs}
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
 def our_sweep_seconds(args, folder: Path, viz: bool) -> tuple[float, dict]:
     """Wall time of `inat-cnn sweep run` (one agent) in a fresh workspace: decode included."""
-    spec_file = sweep_yaml(folder / f"smoke6_viz_{viz}.yaml", viz)
+    spec_file = sweep_yaml(folder / f"smoke6_viz_{viz}.yaml", viz, args.sweep_epochs)
     ws = folder / f"ours_viz_{viz}"
     cli = Path(sys.executable).with_name("inat-cnn")
     started = time.perf_counter()
@@ -270,8 +272,12 @@ def peer_trial(args) -> None:
 
 
 def bench_sweep(args) -> dict:
+    import importlib.util
+
     import yaml
 
+    if importlib.util.find_spec("tensorflow") is None:
+        return skipped("a CPU measurement on TensorFlow (the peers' stack); tensorflow is not importable here")
     folder = args.workdir / "sweep"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -339,6 +345,7 @@ def main() -> None:
     p.add_argument("--dry-run-step", action="store_true", help="run the step section on a CPU at a tiny size")
     p.add_argument("--epoch-size", type=int, default=64)
     p.add_argument("--epoch-rounds", type=int, default=5)
+    p.add_argument("--sweep-epochs", type=int, default=None, help="epochs per sweep trial (default: smoke.yaml's 3)")
     p.add_argument("--startup-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--peer-trial", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -357,7 +364,7 @@ def main() -> None:
     import keras
 
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-               "cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+               "cpus": os.cpu_count(), "python": platform.python_version(),
                "keras_backend": keras.config.backend(), "keras": keras.__version__,
                "command": " ".join([Path(sys.executable).name, *sys.argv]), "sections": {}}
     benches = {"step": bench_step, "epochs": bench_epochs, "startup": bench_startup, "sweep": bench_sweep}

@@ -71,7 +71,8 @@ def batch_options(gpu: bool) -> dict:
     """``ArrayBatches`` keyword arguments: uint8 + prefetch threads on a GPU, float32 inline on the CPU."""
     if not gpu:
         return {"dtype": "float32"}
-    workers = max(1, min(GPU_BATCH_WORKERS, len(os.sched_getaffinity(0)) - 1))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = max(1, min(GPU_BATCH_WORKERS, cpus - 1))
     return {"dtype": "uint8", "workers": workers, "max_queue_size": 8}
 
 

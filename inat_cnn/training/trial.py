@@ -97,6 +97,7 @@ def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_
             best = _evaluate_best(out_dir, splits, config, state, gpu)
             if config.viz:
                 _render_viz(best, splits, out_dir, state, live.run)
+            _log_model_artifact(out_dir, state, live.run)
     except TrialPruned:
         _close(out_dir, state, live, started, "pruned", exit_code=0)
         raise
@@ -218,6 +219,17 @@ def _render_viz(best, splits, out_dir: Path, state: dict, run) -> None:
     except Exception as err:  # figures are a bonus: record why they are missing and go on
         log.warning("viz failed for %s: %s", out_dir, err)
         state["viz_error"] = f"{type(err).__name__}: {err}"
+
+
+def _log_model_artifact(out_dir: Path, state: dict, run) -> None:
+    """The best model as a wandb artifact (see wandb_run.log_model); a failed upload never fails the trial."""
+    from . import wandb_run
+
+    try:
+        state["model_artifact"] = wandb_run.log_model(run, out_dir / "model.keras") if run is not None else False
+    except Exception as err:  # noqa: BLE001 - the model is safe on disk; record why W&B lacks it
+        state["model_artifact"] = False
+        state["artifact_error"] = f"{type(err).__name__}: {err}"
 
 
 def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, *, exit_code: int,

@@ -93,3 +93,22 @@ def log_images(run, images: dict[str, Path]) -> None:
 def finish(run, summary: dict[str, Any], exit_code: int) -> None:
     run.summary.update({k: v for k, v in summary.items() if v is not None})
     run.finish(exit_code=exit_code)
+
+
+def log_model(run, path: Path, policy: str | None = None) -> bool:
+    """Log the best ``model.keras`` as a W&B artifact (type "model", alias "best"), what `export best` pulls.
+
+    ``INAT_CNN_LOG_MODEL``: ``auto`` (default: only runs of a W&B sweep, whose trials live nowhere else),
+    ``always`` (every trial, e.g. to sync a local sweep's models later), ``never``.
+    """
+    policy = (policy or os.environ.get("INAT_CNN_LOG_MODEL", "auto")).lower()
+    if policy == "never" or not Path(path).is_file():
+        return False
+    if policy == "auto" and not getattr(run, "sweep_id", None):
+        return False
+    import wandb
+
+    artifact = wandb.Artifact(f"model-{run.id}", type="model", metadata={"format": "keras", "safe_mode": True})
+    artifact.add_file(str(path), name="model.keras")
+    run.log_artifact(artifact, aliases=["best", "latest"])
+    return True

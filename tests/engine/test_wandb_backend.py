@@ -5,6 +5,7 @@ behave like the real agent (sweep parameters handed to wandb.init through WANDB_
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import wandb
@@ -64,3 +65,7 @@ def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, 
     metrics = json.loads((trial_dir / "metrics.json").read_text())
     config = yaml.safe_load((trial_dir / "config.yaml").read_text())
     assert metrics["state"] == "finished" and config["filters"] == 4 and config["image_size"] == 16
+    # a W&B sweep's trial lives only in W&B: its best model goes up as a "model" artifact for `export best`
+    assert metrics["model_artifact"] is True
+    run_file = next(Path(metrics["wandb_run_dir"]).glob("run-*.wandb"))
+    assert f"model-{metrics['wandb_run_id']}".encode() in run_file.read_bytes()

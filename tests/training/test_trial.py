@@ -34,6 +34,7 @@ def test_trial_writes_every_artefact_and_a_best_epoch_wandb_run(tiny_root, tmp_p
     assert metrics["best_value"] == pytest.approx(float(best["val_accuracy"]))
     assert float(history[2]["lr"]) < float(history[0]["lr"])  # cosine decays
     assert metrics["class_names"] == ["Amphibia", "Animalia", "Arachnida"]
+    assert metrics["model_artifact"] is False  # a local trial keeps its model on disk (INAT_CNN_LOG_MODEL=auto)
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["epochs"] == 3 and resolved["dropout"] == 0.2  # defaults filled in
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["params"] == load_model(out / "model.keras").count_params()

@@ -81,7 +81,8 @@ def _print_epoch(epoch: int, logs: dict) -> None:
 
 def train(
     ctx: typer.Context,
-    data: Path = typer.Option(..., "--data", help="Dataset root (train/ and val/ class folders)"),
+    data: Path = typer.Option(..., "--data", envvar="INAT_CNN_DATA",
+                              help="Dataset root (train/ and val/ class folders); default $INAT_CNN_DATA"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of trial parameters"),
     sets: Optional[list[str]] = typer.Option(None, "--set", help="key=value (YAML value); repeatable"),
     out: Optional[Path] = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...)"),

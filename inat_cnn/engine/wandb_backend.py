@@ -35,7 +35,10 @@ def wandb_sweep_config(validated: ValidatedSweep, data_root: str | None = None) 
     """The sweep config W&B receives; without a command, `wandb agent` would run nothing useful."""
     config = validated.spec.to_wandb()
     if "command" not in config and "program" not in config:
-        config["command"] = ["inat-cnn", "train", "--data", data_root or "${env:INAT_CNN_DATA}", "${args}"]
+        metric = validated.spec.metric.name if validated.spec.metric else "val_accuracy"
+        # without --data here, each agent host says where its copy is with INAT_CNN_DATA
+        data = ["--data", data_root] if data_root else []
+        config["command"] = ["inat-cnn", "train", *data, "--metric", metric, "${args}"]
     return config
 
 

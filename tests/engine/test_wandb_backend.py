@@ -37,8 +37,11 @@ def test_create_sends_the_validated_spec_with_a_train_command(monkeypatch):
     path = wandb_backend.create(validate_sweep_dict(SPEC), entity="me", data_root="/data/inat")
     assert path == "me/inat-cnn/abc123" and wandb_backend.is_wandb_sweep_id(path)
     assert {k: v for k, v in sent["config"].items() if k != "command"} == SPEC
-    assert sent["config"]["command"] == ["inat-cnn", "train", "--data", "/data/inat", "${args}"]
+    assert sent["config"]["command"] == ["inat-cnn", "train", "--data", "/data/inat", "--metric",
+                                       "val_accuracy", "${args}"]
     assert "k" * 40 not in json.dumps(sent)
+    wandb_backend.create(validate_sweep_dict(SPEC), entity="me")  # no --data: agents read INAT_CNN_DATA
+    assert sent["config"]["command"] == ["inat-cnn", "train", "--metric", "val_accuracy", "${args}"]
 
 
 def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, tmp_path, tiny_data):

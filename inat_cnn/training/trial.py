@@ -257,5 +257,5 @@ def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, 
 
         wandb_run.pin_best_summary(run, monitor)
         keys = ("test_accuracy", "test_loss", "params", "flops", "layer_tuning_ratio", "parameter_tuning_ratio",
-                "train_images_per_s", "epochs_run", "fail_reason")
+                "train_images_per_s", "epochs_run", "startup_s", "fail_reason")
         wandb_run.finish(run, {k: state.get(k) for k in keys} | {"state": final}, exit_code)

@@ -131,6 +131,10 @@ def run_agent(sweep_id: str, data_root: Path, *, workspace: Workspace, storage_u
 
 
 def _raise_preempted(signum: int, frame: Any) -> None:
+    """First signal: stop gracefully (re-queue the running trial). A second one kills as usual; the
+    heartbeat then re-queues the trial."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
     raise Preempted(f"signal {signal.Signals(signum).name}")
 
 

@@ -116,7 +116,8 @@ def status(sweep_id: str = typer.Argument(..., help="Sweep id printed by `sweep 
     show_status(sweep_id, storage, Workspace.resolve(workspace))
 
 
-def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspace, extra: list[str]) -> str:
+def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspace, extra: list[str],
+              gpus: list[str] | None = None) -> str:
     """Create a local sweep and run ``agents`` agent processes on it with a live status table."""
     from rich.live import Live
 
@@ -139,7 +140,7 @@ def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspac
 
     with Live(table(), console=console, refresh_per_second=1, transient=True) as live:
         codes = run_agents(sweep_id, data, workspace, agents=agents, storage_url=storage, extra=extra,
-                           on_tick=lambda: live.update(table()))
+                           on_tick=lambda: live.update(table()), gpus=gpus)
     if any(codes):
         console.print(f"[yellow]agents exited with codes {codes}; see their logs in "
                       f"{workspace.runs / sweep_id / 'agents'}[/]")
@@ -152,11 +153,14 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
         agents: int = typer.Option(1, "--agents", min=1, help="Local agent processes"),
         count: int | None = typer.Option(None, "--count", help="Trials per agent at most"),
         offline: bool = typer.Option(False, "--offline", help="Force wandb offline"),
+        gpus: str | None = typer.Option(None, "--gpus", help="Comma-separated GPU indices, dealt round-robin "
+                                        "to the agents (e.g. --agents 4 --gpus 0,1: two agents per GPU)"),
         storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt) -> None:
     """Create a local sweep and run N agents on it, with a live status table."""
     from ..workspace import Workspace
 
     extra = (["--count", str(count)] if count else []) + (["--offline"] if offline else [])
     ws = Workspace.resolve(workspace)
-    sweep_id = run_sweep(file, data, agents, storage, ws, extra)
+    gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
+    sweep_id = run_sweep(file, data, agents, storage, ws, extra, gpu_list)
     show_status(sweep_id, storage, ws)

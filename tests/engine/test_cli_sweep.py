@@ -46,3 +46,13 @@ def test_gpu_flag_sets_cuda_visible_devices_before_the_framework_loads(tmp_path,
     assert result.exit_code != 0  # the data folder does not exist...
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"  # ...but the device was pinned first
     assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
+def test_sweep_run_deals_gpus_round_robin(tmp_path):
+    from inat_cnn.engine.launcher import agent_commands
+    from inat_cnn.workspace import Workspace
+
+    cmds = agent_commands("s-1", tmp_path, Workspace(tmp_path), None, agents=3, extra=["--count", "2"],
+                          gpus=["0", "1"])
+    assert [c[c.index("--gpu") + 1] for c in cmds] == ["0", "1", "0"]
+    assert all(c[c.index("--count") + 1] == "2" and c[3] == "agent" and c[4] == "s-1" for c in cmds)

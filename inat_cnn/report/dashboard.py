@@ -14,7 +14,7 @@ from .figures import to_plotly
 from .importance import MIN_TRIALS, Importance, sweep_importance
 from .plotdata import PlotData, collect_plots
 from .png import save_png
-from .records import SweepResult, TrialRecord
+from .records import SweepResult, TrialRecord, format_value
 
 _TITLES = {"parallel_coordinates": "Parallel coordinates", "parameter_importance": "Parameter importance",
            "learning_curves": "Learning curves", "tuning_ratio": "Accuracy vs tuning ratio"}
@@ -136,13 +136,7 @@ def _signed(value: float | None) -> str:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return format_value(value)
 
 
 def _duration(seconds: float | None) -> str:

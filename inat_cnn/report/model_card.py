@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from .records import SweepResult, TrialRecord
+from .records import SweepResult, TrialRecord, format_value
 
 _METRIC_ROWS = (
     ("val_accuracy", "validation accuracy (best epoch)"), ("val_loss", "validation loss"),
@@ -117,12 +117,4 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, int) and abs(value) >= 10_000:
-        return f"{value:,}"
-    return str(value)
+    return format_value(value, missing="n/a", thousands=True)

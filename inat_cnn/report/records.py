@@ -173,3 +173,16 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def format_value(value: Any, missing: str = "", thousands: bool = False) -> str:
+    """A cell value for reports: 4 significant digits, lower-case booleans, optional 12,345 grouping."""
+    if value is None:
+        return missing
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if thousands and isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return str(value)

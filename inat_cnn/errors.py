@@ -6,6 +6,9 @@
   The agent records it failed with its reason and goes on to the next trial.
 - ``SweepStop``: the sweep (or this agent) must stop: too many consecutive
   failures, a storage that cannot be reached.
+- ``EnvironmentFault``: the machine failed the trial, not its configuration (data
+  root missing or changed, decode cache corrupt, storage unreachable). The point
+  goes back in the queue, the agent stops with the message, no result is counted.
 """
 
 from __future__ import annotations
@@ -62,6 +65,20 @@ class SweepStop(InatCnnError):
     """The agent or sweep must stop (exit code 1), with a clear message."""
 
     exit_code = 1
+
+
+class EnvironmentFault(InatCnnError):
+    """The environment, not the trial's configuration, made the trial fail (exit code 1).
+
+    ``what`` names the broken piece in a word (``data``, ``cache``, ``storage``, ``disk``) so the
+    engine can re-queue the point and the agent can stop with a message in the user's terms.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, what: str = "environment"):
+        self.what = what
+        super().__init__(message)
 
 
 class TrialPruned(InatCnnError):

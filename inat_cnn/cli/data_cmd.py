@@ -68,7 +68,7 @@ def inspect(
     from rich.table import Table
 
     from ..data.report import class_counts, decode_failures, saved_or_fresh_manifest, size_stats
-    from ..data.scan import scan_dataset
+    from ..data.scan import scan_dataset, symlink_skips
     from ..data.split import check_fraction
 
     check_fraction(val_fraction)
@@ -78,6 +78,10 @@ def inspect(
     console.print(f"[bold]{scanned.root}[/]  layout={manifest.layout}  classes={len(manifest.class_names)}  "
                   f"fingerprint={manifest.fingerprint}  split_id={manifest.split_id}")  # fmt: skip
     console.print(f"manifest: {saved or 'not saved yet (made by `data prepare` or the first trial)'}", markup=False)
+    links = symlink_skips(manifest.skipped)
+    if links:
+        console.print(f"[bold yellow]warning:[/] {len(links)} symbolic link(s) not followed (they leave the root, "
+                      "loop, point to a folder or duplicate a file); listed under skipped below")
     test_name = "test (val/)" if manifest.layout == "inat" else "test (carved)"
     table = Table("class", "train", "val", test_name, title="images per class and split")
     rows = class_counts(manifest)

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from .report_cmd import BackendOpt, StorageOpt, WorkspaceOpt
+from .report_cmd import BackendOpt, WorkspaceOpt
+from .storage_opts import StorageFileOpt, StorageOpt
 
 app = typer.Typer(help="Export sweep results: the best trial's model, config, metrics and card.",
                   no_args_is_help=True)
@@ -19,21 +20,26 @@ def best(
     sweep_id: str = typer.Argument(..., help="Sweep id (local) or entity/project/sweep_id (wandb)"),
     out: Path = typer.Option(..., "--out", "-o", help="Export folder (must be empty or absent unless --force)"),
     top_k: int = typer.Option(1, "--top-k", min=1, help="Also export an ensemble of the K best trials (K > 1)"),
-    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out (only once the new export is done)"),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier export in --out (only once the new one is "
+                               "done; refused for any other folder)"),
     data: Path | None = typer.Option(None, "--data", help="Dataset root: measures the ensemble's test accuracy"),
     storage: str | None = StorageOpt,
     workspace: Path | None = WorkspaceOpt,
     backend: str = BackendOpt,
+    storage_file: Path | None = StorageFileOpt,
 ) -> None:
     """Export the best trial: config.yaml, model.keras, metrics.json, viz/, MODEL_CARD.md (+ ensemble/)."""
+    from ..engine.storage import resolve_storage
     from ..report.export import check_destination, export_best
     from ..report.results import load_sweep
     from ..workspace import Workspace
 
-    check_destination(out, force)
+    storage = resolve_storage(storage, storage_file)
+    ws = Workspace.resolve(workspace)
+    check_destination(out, force, workspace=ws.root)
     result = load_sweep(sweep_id, backend=backend, storage=storage, workspace=workspace)
-    cache = Workspace.resolve(workspace).cache if data else None
-    exported = export_best(result, out, top_k=top_k, force=force, data_root=data, cache_dir=cache)
+    exported = export_best(result, out, top_k=top_k, force=force, data_root=data, cache_dir=ws.cache if data else None,
+                           workspace=ws.root)
     chosen = exported.best
     console.print(f"[bold green]✓[/] exported {chosen.name} ({result.metric} {chosen.value:.4g}, "
                   f"test accuracy {_fmt(chosen.test_accuracy)}) to {exported.out}")

@@ -6,6 +6,11 @@ back with ``np.memmap``), ``labels.npy``, ``meta.json`` and a ``COMPLETE`` marke
 A build decodes in a process pool into ``<key>.tmp-<pid>/``, writes the marker
 last and renames the folder into place, all under a file lock: concurrent agents
 wait instead of decoding twice, and an interrupted build never looks complete.
+
+``meta.json`` records each file's size and fingerprint (see ``integrity``); a cache is checked
+before it is mapped. A broken one (truncated, overwritten) is renamed aside to
+``<key>.broken-<time>/`` under the lock and rebuilt; when that cannot be done the error is an
+``EnvironmentFault`` naming the file and what is wrong. Decode workers die with their parent.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from ..errors import UserError
-from .images import BadImage, decode_image
+from ..errors import EnvironmentFault, UserError
+from . import integrity
+from .images import VANISHED, BadImage, decode_image
 from .manifest import SplitManifest, atomic_write_text
 from .scan import SkippedFile
+from .workers import die_with_parent
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: meta.json records the files' fingerprints
 PARTS = ("train", "val", "test")
 _SERIAL_BELOW = 256  # fewer images than this: a process pool costs more than it saves
 
@@ -108,7 +115,8 @@ def _run_decode(scratch: Path, n: int, size: int, resize: str, root: Path, files
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     columns = (TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     progress = Progress(*columns, console=console, transient=True)
-    with progress, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+    with progress, ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
+                                       initargs=(os.getpid(),)) as pool:
         task = progress.add_task("decode", total=n)
         futures = [pool.submit(_decode_rows, str(scratch), n, size, resize, str(root), c) for c in _chunks(jobs, chunk)]
         for fut in as_completed(futures):
@@ -122,6 +130,7 @@ def _compact(scratch: Path, final: Path, n: int, size: int, keep: np.ndarray) ->
     """Copy the good rows of ``scratch`` into ``final`` (only needed when some files were bad)."""
     if len(keep) == 0:
         scratch.unlink()
+        final.touch()
         return
     src = _rows(scratch, n, size, "r")
     dst = _rows(final, len(keep), size, "w+")
@@ -158,6 +167,7 @@ def _build(folder: Path, manifest: SplitManifest, root: Path, size: int, resize:
         console.print(f"decoding {n} images at {size}px ({resize}) with up to {workers} processes into {folder}")
         started = time.perf_counter()
         bad = _run_decode(scratch, n, size, resize, root, files, console)
+        _check_nothing_vanished(root, files, bad)
         keep = np.array([i for i in range(n) if i not in bad], dtype=np.int64)
         if bad:
             _compact(scratch, tmp / "images.u8", n, size, keep)
@@ -174,6 +184,7 @@ def _build(folder: Path, manifest: SplitManifest, root: Path, size: int, resize:
             "files": [files[i] for i in keep],
             "bad": [{"path": files[i], "reason": r} for i, r in sorted(bad.items())],
             "seconds": round(time.perf_counter() - started, 3),
+            "integrity": {name: integrity.record(tmp / name) for name in ("images.u8", "labels.npy")},
         }
         atomic_write_text(tmp / "meta.json", json.dumps(meta))
         (tmp / "COMPLETE").write_text("ok\n")
@@ -184,13 +195,54 @@ def _build(folder: Path, manifest: SplitManifest, root: Path, size: int, resize:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _check_nothing_vanished(root: Path, files: list[str], bad: dict[int, str]) -> None:
+    """Files the manifest listed that are gone now: the dataset changed or was unmounted, not bad images."""
+    gone = [files[i] for i, reason in sorted(bad.items()) if reason == VANISHED]
+    if gone or not root.is_dir():
+        where = f"{len(gone)} of its files disappeared while decoding, e.g. {gone[0]}" if gone else "it is gone"
+        raise EnvironmentFault(f"dataset root {root}: {where}; is the disk mounted? The decode cache was not "
+                               "written", what="data")
+
+
 def is_complete(folder: Path) -> bool:
     return (folder / "COMPLETE").is_file()
 
 
-def open_cache(folder: Path, built: bool = False) -> CachedArrays:
-    """Memory-map a complete cache folder (read-only)."""
-    meta = json.loads((folder / "meta.json").read_text())
+def _read_meta(folder: Path) -> dict:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        _ = meta["image_size"], meta["files"], meta["counts"], meta["bad"]
+        return meta
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise EnvironmentFault(f"decode cache {folder}: meta.json is unreadable or incomplete ({err})",
+                               what="cache") from None
+
+
+def cache_problem(folder: Path, full: bool = False) -> str | None:
+    """What is wrong with a complete cache folder (None: it can be mapped safely)."""
+    try:
+        meta = _read_meta(folder)
+    except EnvironmentFault as err:
+        return str(err)
+    records = meta.get("integrity")
+    if not isinstance(records, dict) or set(records) != {"images.u8", "labels.npy"}:
+        return f"{folder / 'meta.json'} records no file fingerprints"
+    n, size = len(meta["files"]), int(meta["image_size"])
+    labels = folder / "labels.npy"
+    for path, expected in ((folder / "images.u8", n * size * size * 3),
+                           (labels, records["labels.npy"].get("bytes"))):  # fmt: skip
+        found = integrity.problem(path, records.get(path.name), expected, full=full or path == labels)
+        if found:
+            return found
+    return None
+
+
+def open_cache(folder: Path, built: bool = False, full_check: bool = False) -> CachedArrays:
+    """Check, then memory-map a complete cache folder (read-only). EnvironmentFault if it is broken."""
+    found = cache_problem(folder, full=full_check)
+    if found:
+        raise EnvironmentFault(f"decode cache {folder} is broken: {found}", what="cache")
+    meta = _read_meta(folder)
     size, n = meta["image_size"], len(meta["files"])
     return CachedArrays(
         path=folder,
@@ -203,13 +255,27 @@ def open_cache(folder: Path, built: bool = False) -> CachedArrays:
     )
 
 
+def _move_aside(folder: Path, why: str, console) -> Path:
+    """Rename a broken cache out of the way (kept for a look; the project made it, it may be deleted)."""
+    aside = folder.with_name(f"{folder.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    try:
+        os.rename(folder, aside)
+    except OSError as err:
+        raise EnvironmentFault(f"decode cache {folder} is broken ({why}) and cannot be moved aside to rebuild it: "
+                               f"{err.strerror or err}", what="cache") from None
+    console.print(f"warning: decode cache broken: {why}; moved it to {aside} and rebuilding "
+                  "(delete that folder once you have looked at it)")
+    return aside
+
+
 def load_or_build_cache(
-    manifest: SplitManifest, root: Path, image_size: int, resize: str, cache_dir: Path, console
+    manifest: SplitManifest, root: Path, image_size: int, resize: str, cache_dir: Path, console,
+    full_check: bool = False,
 ) -> CachedArrays:
-    """The cache for this split and size: reused if complete, else built once under a file lock."""
+    """The cache for this split and size: reused if complete and intact, else (re)built once under a file lock."""
     folder = cache_folder(cache_dir, manifest.split_id, image_size, resize)
-    if is_complete(folder):
-        return open_cache(folder)
+    if is_complete(folder) and cache_problem(folder, full=full_check) is None:
+        return open_cache(folder, full_check=full_check)
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path(folder)))
     try:
@@ -219,10 +285,16 @@ def load_or_build_cache(
         lock.acquire()
     try:
         if is_complete(folder):
-            return open_cache(folder)
+            found = cache_problem(folder, full=full_check)
+            if found is None:
+                return open_cache(folder, full_check=full_check)
+            _move_aside(folder, found, console)
         for stale in folder.parent.glob(f"{folder.name}.tmp-*"):  # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)
-        _build(folder, manifest, Path(root), image_size, resize, console)
+        try:
+            _build(folder, manifest, Path(root), image_size, resize, console)
+        except OSError as err:
+            raise EnvironmentFault(f"decode cache {folder}: building it failed: {err}", what="cache") from err
         return open_cache(folder, built=True)
     finally:
         lock.release()

@@ -20,6 +20,7 @@ from ..errors import UserError
 
 RESIZE_METHODS = ("squash", "center_crop")
 MAX_PIXELS = 50_000_000  # anything larger is treated as a decompression bomb
+VANISHED = "file no longer exists"  # listed by the scan, gone when read: the dataset changed under us
 _FORMAT_EXTENSIONS = {
     "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"},
     "PNG": {".png"},
@@ -67,6 +68,8 @@ def _open(path: str | os.PathLike[str]) -> Image.Image:
             img = Image.open(path)
     except BadImage:
         raise
+    except FileNotFoundError:
+        raise BadImage("unreadable: broken symlink" if os.path.islink(path) else VANISHED) from None
     except PermissionError:
         raise BadImage("unreadable: permission denied") from None
     except Image.DecompressionBombError:

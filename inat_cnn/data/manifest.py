@@ -130,6 +130,29 @@ def manifest_path(cache_dir: Path, split_id: str) -> Path:
     return Path(cache_dir) / "splits" / f"{split_id}.json"
 
 
+def _example(paths: set[str]) -> str:
+    return f"{len(paths)} (e.g. {sorted(paths)[0]})"
+
+
+def describe_change(scanned: ScannedDataset, old_fingerprint: str, cache_dir: Path) -> str:
+    """'; files added ..., removed ...' against a saved manifest of ``old_fingerprint`` ('' if none is saved)."""
+    for path in sorted((Path(cache_dir) / "splits").glob("*.json")):
+        try:
+            old = SplitManifest.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if old.fingerprint != old_fingerprint:
+            continue
+        before = {rel for part in old.parts().values() for rel, _ in part} | {f.path for f in old.skipped}
+        now = {rel for rel, _ in scanned.pool + scanned.test} | {f.path for f in scanned.skipped}
+        added, removed = now - before, before - now
+        if not added and not removed:
+            return "; the same files, some with other content"
+        return "".join((f"; files added: {_example(added)}" if added else "",
+                        f"; files removed: {_example(removed)}" if removed else ""))
+    return ""
+
+
 def load_or_create_manifest(
     scanned: ScannedDataset, val_fraction: float, split_seed: int, cache_dir: Path
 ) -> tuple[SplitManifest, Path]:

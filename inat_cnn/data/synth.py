@@ -9,18 +9,20 @@ tiny CNN at 32 px learns it in a couple of epochs; shape and texture add harder 
 from __future__ import annotations
 
 import colorsys
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import UserError
+from ..folders import check_replaceable, discard_staging, protected_paths, publish_folder, staging_folder, write_marker
 
 INAT_CLASSES = ["Amphibia", "Animalia", "Arachnida", "Aves", "Fungi",
                 "Insecta", "Mammalia", "Mollusca", "Plantae", "Reptilia"]  # fmt: skip
 SHAPES = ("ellipse", "rectangle", "triangle", "diamond")
 TEXTURES = ("solid", "stripes", "checks")
+MARKER = ".inat_cnn_synthetic"
+_KIND = "inat-cnn synthetic dataset"
 
 
 def class_names(classes: int) -> list[str]:
@@ -109,8 +111,8 @@ def synthesize(
     """Write out/train/<class>/*.jpg and out/val/<class>/*.jpg; returns ``out``.
 
     ``bad_files`` plants every bad-file kind of :data:`inat_cnn.data.bad_files.BAD_KINDS`
-    in train/. Refuses to write into a folder that already has files (other than an
-    earlier synthetic dataset, which is replaced).
+    in train/. Written beside ``out`` and renamed into place; refuses a folder that already has
+    files, unless it is an earlier synthetic dataset with nothing added (which is then replaced).
     """
     out = Path(out).expanduser()
     if classes < 2 or per_class < 2 or test_per_class < 0:
@@ -119,21 +121,26 @@ def synthesize(
         )
     if not 8 <= min_side <= max_side:
         raise UserError(f"need 8 <= min_side <= max_side, got min_side={min_side}, max_side={max_side}")
-    marker = out / ".inat_cnn_synthetic"
-    if out.exists() and any(out.iterdir()):
-        if not marker.exists():
-            raise UserError(f"{out}: folder exists and is not empty; choose a new folder for the synthetic dataset")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"classes={classes} per_class={per_class} test_per_class={test_per_class} seed={seed}\n")
-    names = class_names(classes)
-    _write_split(out / "train", names, per_class, seed, 0, min_side, max_side)
-    _write_split(out / "val", names, test_per_class, seed, 1, min_side, max_side)
-    if test_per_class == 0:
-        for name in names:
-            (out / "val" / name).mkdir(parents=True, exist_ok=True)
-    if bad_files:
-        from .bad_files import plant_bad_files
+    out = out.absolute()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file; choose a new folder for the synthetic dataset")
+    if out.is_dir() and any(out.iterdir()):  # only an earlier synthetic dataset, alone, may be replaced
+        check_replaceable(out, MARKER, _KIND, "synthetic dataset", protected_paths())
+    staging = staging_folder(out)
+    try:
+        names = class_names(classes)
+        _write_split(staging / "train", names, per_class, seed, 0, min_side, max_side)
+        _write_split(staging / "val", names, test_per_class, seed, 1, min_side, max_side)
+        for name in names:  # test_per_class == 0 still makes the val/<class>/ folders
+            (staging / "val" / name).mkdir(parents=True, exist_ok=True)
+        if bad_files:
+            from .bad_files import plant_bad_files
 
-        plant_bad_files(out, names, seed)
+            plant_bad_files(staging, names, seed)
+        write_marker(staging, MARKER, _KIND, classes=classes, per_class=per_class, test_per_class=test_per_class,
+                     seed=seed)
+        publish_folder(staging, out, MARKER, _KIND)
+    except BaseException:
+        discard_staging(staging)
+        raise
     return out

@@ -3,18 +3,17 @@
 DIR/ config.yaml, model.keras (the best epoch), metrics.json, history.csv, viz/*.png,
 MODEL_CARD.md, and with --top-k K > 1: ensemble/model.keras + ensemble/members.json.
 
-Everything is written into a fresh folder beside DIR and renamed into place at
-the end: an interrupted export leaves DIR as it was. With --force an old DIR is
-moved aside first and deleted only once the new export is in place.
+Everything is written into a fresh folder beside DIR, a ``.inat-cnn-export`` marker listing every
+file goes in last, and the folder is renamed into place: an interrupted export leaves DIR as it was.
+--force replaces only an earlier export (its marker, nothing else in it), never the workspace, the
+current folder, the sweep database or trial folders, nor any folder holding them (see ``folders``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..folders import check_replaceable, discard_staging, protected_paths, publish_folder, staging_folder, write_marker
 from .model_card import EnsembleSummary, render_model_card
 from .records import SweepResult, TrialRecord
 from .results import read_trial_folder
@@ -39,30 +39,47 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_destination(out: Path, force: bool) -> None:
-    """Refuse a file, or a non-empty folder without ``force``, before any work is done."""
+MARKER = ".inat-cnn-export"
+_KIND = "inat-cnn export"
+
+
+def check_destination(out: Path, force: bool, result: SweepResult | None = None,
+                      workspace: Path | None = None) -> None:
+    """Refuse, before any work is done: a file; a non-empty folder without ``force``; with ``force``,
+    anything but an earlier export of this project (see :func:`inat_cnn.folders.check_replaceable`)."""
+    out = Path(out).expanduser().absolute()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: pass a folder path for the export")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(f"--out {out} is not empty: pass --force to replace it (the old export is kept "
-                        "until the new one is complete)")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise UserError(f"--out {out} is not empty: pass --force to replace an earlier export there (it is "
+                            "kept until the new one is complete)")
+        check_replaceable(out, MARKER, _KIND, "export", _protected(result, workspace))
+
+
+def _protected(result: SweepResult | None, workspace: Path | None) -> list:
+    extra: list = [(workspace, "the workspace")]
+    if result is not None:
+        if result.source.startswith("sqlite:///"):
+            extra.append((result.source[len("sqlite:///"):], "the sweep database"))
+        extra.extend((t.trial_dir, "a trial folder of this sweep") for t in result.trials if t.trial_dir)
+    return protected_paths(extra)
 
 
 def export_best(result: SweepResult, out: Path, *, top_k: int = 1, force: bool = False,
-                data_root: Path | None = None, cache_dir: Path | None = None) -> ExportResult:
+                data_root: Path | None = None, cache_dir: Path | None = None,
+                workspace: Path | None = None) -> ExportResult:
     """Export the sweep's best finished trial (and a top-k ensemble) to ``out``."""
     out = Path(out).expanduser().absolute()
     if top_k < 1:
         raise UserError(f"--top-k must be at least 1 (got {top_k})")
-    check_destination(out, force)
+    check_destination(out, force, result, workspace)
     ranked = result.ranked()
     if not ranked:
         counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n) or "no trials"
         raise UserError(f"sweep {result.sweep_id} has no finished trial with a {result.metric} value yet ({counts})")
     best = ranked[0]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    staging = staging_folder(out)
     try:
         with tempfile.TemporaryDirectory(prefix="inat-export-") as scratch:
             fetched = _Fetcher(Path(scratch))
@@ -77,10 +94,14 @@ def export_best(result: SweepResult, out: Path, *, top_k: int = 1, force: bool =
                 metrics["ensemble"] = _ensemble_metrics(ensemble)
                 _write_json(staging / "metrics.json", metrics)
             (staging / "MODEL_CARD.md").write_text(render_model_card(result, best, config, metrics, ensemble))
-        publish(staging, out)
+        write_marker(staging, MARKER, _KIND, sweep_id=result.sweep_id, trial=best.name)
+        check_destination(out, force, result, workspace)  # again: the folder may have changed meanwhile
+        left = publish_folder(staging, out, MARKER, _KIND)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        discard_staging(staging)
         raise
+    if left:
+        warnings.append(f"files added to the old export while it was replaced were kept: {', '.join(left)}")
     return ExportResult(out=out, best=best, ensemble=ensemble, warnings=warnings)
 
 
@@ -184,23 +205,6 @@ def _ensemble_metrics(summary: EnsembleSummary) -> dict[str, Any]:
                          "test_accuracy": m.test_accuracy, "wandb_run_id": m.wandb_run_id}
                         for i, m in enumerate(summary.members)],
             "skipped": summary.skipped}
-
-
-def publish(staging: Path, out: Path) -> None:
-    """Move the finished export into place; an old non-empty ``out`` is deleted only afterwards."""
-    if out.is_dir() and any(out.iterdir()):
-        backup = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, backup)
-        try:
-            os.replace(staging, out)
-        except BaseException:
-            os.replace(backup, out)
-            raise
-        shutil.rmtree(backup, ignore_errors=True)
-        return
-    if out.is_dir():
-        out.rmdir()
-    os.replace(staging, out)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

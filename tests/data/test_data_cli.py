@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inat_cnn.cli import main
+from inat_cnn.data.cache import CACHE_VERSION
 
 
 def _run(argv, capsys):
@@ -30,7 +31,7 @@ def test_synth_inspect_prepare(tmp_path, capsys):
 
     code, out, err = _run(["data", "prepare", str(root), "--image-size", "16", "--cache-dir", str(cache)], capsys)
     assert code in (0, None) and "decoding" in err and "skipped" in out
-    assert len(list((cache / "decoded").glob("*-16px-squash-v1/COMPLETE"))) == 1
+    assert len(list((cache / "decoded").glob(f"*-16px-squash-v{CACHE_VERSION}/COMPLETE"))) == 1
 
     code, out, _ = _run(["data", "inspect", str(root), "--cache-dir", str(cache)], capsys)
     assert "manifest: " + str(cache / "splits") in out

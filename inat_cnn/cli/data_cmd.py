@@ -109,13 +109,14 @@ def prepare(
     split_seed: int = typer.Option(0, help="Seed of the validation split."),
     cache_dir: Path = typer.Option(None, help=_CACHE_HELP),
 ) -> None:
-    """Save the split and decode every image once at this size, ahead of a sweep."""
+    """Save the split and decode every image once at this size, ahead of a sweep (an existing cache is checked
+    byte for byte, and rebuilt if it is broken)."""
     from ..data import load_splits
     from ..data.cache import cache_folder
 
     started, cache = time.perf_counter(), _cache_dir(cache_dir)
     splits = load_splits(root, image_size, resize=resize, val_fraction=val_fraction, split_seed=split_seed,
-                         cache_dir=cache)  # fmt: skip
+                         cache_dir=cache, full_check=True)  # an existing cache is hashed in full here  # fmt: skip
     console = _console()
     console.print(f"split {splits.split_id}: train {len(splits.y_train)}, val {len(splits.y_val)}, "
                   f"test {len(splits.y_test)} images, {len(splits.class_names)} classes, "

@@ -2,16 +2,17 @@
 
 A mapped file that is shorter than its mapping kills the process with SIGBUS on the first read
 past the end, with no message, so a cache file is checked first: its size must be the one its
-recorded shape gives, and a BLAKE2b hash of 64 blocks of 64 KiB spread evenly over it (first and
+recorded shape gives, and an XXH3-128 hash of 64 blocks of 64 KiB spread evenly over it (first and
 last included) must match the one recorded at build: ~4 MiB read whatever the cache size. The hash
 of the whole file is recorded too; ``full=True`` checks it (``inat-cnn data prepare`` does).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
+
+import xxhash
 
 BLOCK = 64 * 1024
 SAMPLED_BLOCKS = 64
@@ -26,9 +27,9 @@ def _offsets(size: int) -> list[int]:
 
 
 def sampled_hash(path: Path) -> str:
-    """Size plus BLAKE2b of a few blocks spread over the file: cheap, catches truncation and most damage."""
+    """Size plus XXH3-128 of a few blocks spread over the file: cheap, catches truncation and most damage."""
     size = os.path.getsize(path)
-    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    h = xxhash.xxh3_128(str(size).encode())
     with open(path, "rb") as fh:
         for offset in _offsets(size):
             fh.seek(offset)
@@ -37,8 +38,8 @@ def sampled_hash(path: Path) -> str:
 
 
 def full_hash(path: Path) -> str:
-    """BLAKE2b of every byte of the file."""
-    h = hashlib.blake2b(digest_size=16)
+    """XXH3-128 of every byte of the file (not cryptographic: it guards against damage, not tampering)."""
+    h = xxhash.xxh3_128()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
@@ -47,7 +48,7 @@ def full_hash(path: Path) -> str:
 
 def record(path: Path) -> dict:
     """What the build records of one file: bytes, sampled hash, full hash."""
-    return {"bytes": os.path.getsize(path), "sampled_blake2b": sampled_hash(path), "blake2b": full_hash(path)}
+    return {"bytes": os.path.getsize(path), "sampled_xxh3_128": sampled_hash(path), "xxh3_128": full_hash(path)}
 
 
 def problem(path: Path, recorded: dict | None, expected_bytes: int, full: bool = False) -> str | None:
@@ -59,8 +60,8 @@ def problem(path: Path, recorded: dict | None, expected_bytes: int, full: bool =
         return f"{path} has {size:,} bytes but its recorded shape needs {expected_bytes:,} (truncated or overwritten)"
     if not recorded:
         return f"{path} has no build fingerprint (written by an older version)"
-    if sampled_hash(path) != recorded.get("sampled_blake2b"):
+    if sampled_hash(path) != recorded.get("sampled_xxh3_128"):
         return f"{path}: its content does not match the fingerprint recorded at build (sampled blocks differ)"
-    if full and full_hash(path) != recorded.get("blake2b"):
+    if full and full_hash(path) != recorded.get("xxh3_128"):
         return f"{path}: its content does not match the full-file hash recorded at build"
     return None

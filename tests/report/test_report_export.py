@@ -46,8 +46,8 @@ def test_export_reloads_and_predicts_identically(sweep, tmp_path):
     assert best.name == "trial-0001"
     exported = export_best(result, tmp_path / "best")
     out = exported.out
-    assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "config.yaml", "history.csv", "metrics.json",
-                                                     "model.keras", "viz"]
+    assert sorted(p.name for p in out.iterdir()) == [".inat-cnn-export", "MODEL_CARD.md", "config.yaml",
+                                                     "history.csv", "metrics.json", "model.keras", "viz"]
     x = _batch()
     np.testing.assert_array_equal(_load(out / "model.keras").predict(x, verbose=0),
                                   _load(best.trial_dir / "model.keras").predict(x, verbose=0))
@@ -88,13 +88,26 @@ def test_ensemble_equals_mean_of_member_softmax(sweep, tmp_path):
     assert "## Top-k ensemble" in (exported.out / "MODEL_CARD.md").read_text()
 
 
-def test_refuses_non_empty_out_and_force_keeps_old_until_new_is_complete(sweep, tmp_path):
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_force_replaces_only_an_earlier_export_and_a_failure_keeps_it(sweep, tmp_path, capsys):
     root, url, result = sweep
     out = tmp_path / "out"
     out.mkdir()
-    (out / "old.txt").write_text("previous export")
+    (out / "old.txt").write_text("not an export")
     assert run_cli(["export", "best", "exp-1", "--storage", url, "--out", str(out)]) == 2
-    assert (out / "old.txt").read_text() == "previous export"
+    assert run_cli(["export", "best", "exp-1", "--storage", url, "--out", str(out), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to replace {out}" in err and ".inat-cnn-export" in err and "Traceback" not in err
+    assert (out / "old.txt").read_text() == "not an export"
+    (out / "old.txt").unlink()
+
+    assert run_cli(["export", "best", "exp-1", "--storage", url, "--out", str(out)]) == 0
+    marker = json.loads((out / ".inat-cnn-export").read_text())
+    assert sorted(marker["files"]) == sorted(p for p in _tree(out) if p != ".inat-cnn-export")
+    first = _tree(out)
 
     broken = root / "broken"
     trials = [T({"filters": 4}, curve=[0.7], model_seed=1), T({"filters": 8}, curve=[0.6], model_seed=2)]
@@ -103,11 +116,44 @@ def test_refuses_non_empty_out_and_force_keeps_old_until_new_is_complete(sweep, 
     with pytest.raises(UserError):
         export_best(load_sweep("broken", storage=broken_url), out, top_k=2, force=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no partial export may be left behind"
-    assert (out / "old.txt").read_text() == "previous export"
+    assert _tree(out) == first, "a failed export must leave the earlier one as it was"
 
-    assert run_cli(["export", "best", "exp-1", "--storage", url, "--out", str(out), "--force"]) == 0
-    assert not (out / "old.txt").exists() and (out / "model.keras").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    (out / "viz" / "my_notes.txt").write_text("mine")
+    assert run_cli(["export", "best", "exp-1", "--storage", url, "--out", str(out), "--force"]) == 2
+    assert "viz/my_notes.txt" in capsys.readouterr().err and (out / "viz" / "my_notes.txt").exists()
+    (out / "viz" / "my_notes.txt").unlink()
+
+    assert run_cli(["export", "best", "exp-1", "--storage", url, "--out", str(out), "--force", "--top-k", "2"]) == 0
+    assert (out / "ensemble" / "model.keras").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "the replaced export is removed afterwards"
+
+
+def test_force_never_replaces_the_workspace_or_what_holds_it(tmp_path, monkeypatch, capsys):
+    """The reported data loss: `export best ... --out <workspace> --force` wiped sweeps.db, runs/, cache/, wandb/."""
+    ws = tmp_path / "lab" / "ws"
+    url = make_sweep(ws, [T({"filters": 4}, curve=[0.5, 0.6], model_seed=1)], sweep_id="ws-1")
+    for extra in ("cache/decoded/x.u8", "wandb/offline-run-1/run-1.wandb"):
+        (ws / extra).parent.mkdir(parents=True)
+        (ws / extra).write_bytes(b"keep me")
+    here = tmp_path / "lab" / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    before = _tree(tmp_path)
+    cases = [(ws, "it is the workspace"), (tmp_path / "lab", "it contains the workspace"),
+             (here, "it is the current folder"), (ws / "runs", "it contains a trial folder"),
+             (ws / "runs" / "ws-1" / "trial-0000", "it is a trial folder")]
+    for out, reason in cases:
+        code = run_cli(["export", "best", "ws-1", "--storage", url, "--workspace", str(ws), "--out", str(out),
+                        "--force"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"refusing to replace {out}" in err and reason in err, (out, err)
+        assert _tree(tmp_path) == before, f"--out {out} --force changed files"
+    # an export whose marker was copied into the workspace still does not make it replaceable
+    assert run_cli(["export", "best", "ws-1", "--storage", url, "--out", str(tmp_path / "e")]) == 0
+    (ws / ".inat-cnn-export").write_bytes((tmp_path / "e" / ".inat-cnn-export").read_bytes())
+    assert run_cli(["export", "best", "ws-1", "--storage", url, "--workspace", str(ws), "--out", str(ws),
+                    "--force"]) == 2
+    assert (ws / "sweeps.db").is_file() and (ws / "cache" / "decoded" / "x.u8").read_bytes() == b"keep me"
 
 
 def test_export_without_finished_trials_is_a_user_error(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,43 +9,18 @@ import typer
 import yaml
 
 from ..errors import UserError
+from .agent_args import agent_parameters, parse_value, sweep_run_params
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def parse_value(key: str, text: str) -> Any:
-    """A --set value as YAML (3, 0.1, true, [3, 5], adam)."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise UserError(f"--set {key}: cannot parse value {text!r}: {err}") from None
-
-
 def parse_assignment(arg: str, source: str = "--set") -> tuple[str, Any]:
+    """``key=value``, the value a Python literal or YAML (3, 0.1, true, [3, 5], adam)."""
     key, sep, text = arg.partition("=")
     key = key.strip().removeprefix("--")
     if not sep or not key:
         raise UserError(f"{source} expects key=value, got {arg!r}")
-    return key, parse_value(key, text)
-
-
-def parse_agent_args(args: list[str]) -> dict[str, Any]:
-    """What `wandb agent` appends: ``--key=value`` pairs (${args}), ``key=value`` or one JSON object."""
-    values: dict[str, Any] = {}
-    for arg in args:
-        if arg.lstrip().startswith("{"):
-            try:
-                data = json.loads(arg)
-            except json.JSONDecodeError as err:
-                raise UserError(f"cannot parse the JSON parameter argument {arg!r}: {err}") from None
-            if not isinstance(data, dict):
-                raise UserError(f"the JSON parameter argument must be an object, got {arg!r}")
-            values.update(data)
-        elif "=" in arg:
-            values.update([parse_assignment(arg, "a parameter argument")])
-        else:
-            raise UserError(f"unexpected argument {arg!r}: parameters are --key=value, key=value or one JSON object")
-    return values
+    return key, parse_value(key, text, source)
 
 
 def read_config_file(path: Path | None) -> dict[str, Any]:
@@ -63,12 +37,14 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
-def build_trial_config(config_file: Path | None, sets: list[str] | None, extra: list[str] | None = None):
-    """Config file < agent parameters < --set, validated into a trial config (UserError names the key)."""
+def build_trial_config(config_file: Path | None, sets: list[str] | None, extra: list[str] | None = None,
+                       sampled: dict[str, Any] | None = None):
+    """Config file < agent parameters (``sampled`` by a wandb agent, then argv) < --set, validated into a
+    trial config (UserError names the key)."""
     from ..trial_config import parse_trial_config
 
     data = read_config_file(config_file)
-    data.update(parse_agent_args(list(extra or [])))
+    data.update(agent_parameters(list(extra or []), sampled))
     data.update(parse_assignment(s) for s in sets or [])
     return parse_trial_config(data, source=str(config_file) if config_file else None)
 
@@ -93,15 +69,27 @@ def train(
 ) -> None:
     """Run one trial: fit, keep the best epoch, test it, log to wandb, write the trial folder.
 
-    Extra --key=value arguments (what `wandb agent` passes with ${args}) or one JSON object
-    (${args_json}) are trial parameters too; --set wins over them, they win over --config.
-    Under a sweep, pass the sweep's metric with --metric so the summary holds its best epoch.
+    Extra arguments are trial parameters in any form a `wandb agent` macro writes: --key=value
+    (${args}), key=value, --key value, --flag, one JSON object (${args_json}) or a .json file;
+    a None value means the default. Under an agent, the run's sampled parameters
+    (WANDB_SWEEP_PARAM_PATH) fill in what argv leaves out (a false flag). --set wins over them,
+    they win over --config. Under a sweep, pass the sweep's metric with --metric so the summary
+    holds its best epoch. SIGTERM/SIGINT (how the agent stops a run) end training after the
+    current batch: the best epoch is kept and tested, the run closes as stopped, exit 0.
     """
+    from ..training.stop import StopRequest
+
+    with StopRequest() as stop:  # caught before TensorFlow loads: an early stop still closes the run
+        _train_command(ctx.args, data, config, sets, out, workspace, metric, offline, stop)
+
+
+def _train_command(extra: list[str], data: Path, config: Path | None, sets: list[str] | None, out: Path | None,
+                   workspace: Path | None, metric: str, offline: bool, stop) -> None:
     from ..errors import TrialFailed
     from ..trial_config import METRIC_GOALS
     from ..workspace import Workspace
 
-    trial = build_trial_config(config, sets, ctx.args)
+    trial = build_trial_config(config, sets, extra, sampled=sweep_run_params())
     if metric not in METRIC_GOALS:
         raise UserError(f"--metric must be one of {', '.join(METRIC_GOALS)} (got {metric!r})")
     if not data.exists():
@@ -113,14 +101,21 @@ def train(
     out_dir = out or default_out_dir(ws.runs)
     try:
         result = run_trial(trial, data, out_dir, workspace=ws.root, metric=metric, goal=METRIC_GOALS[metric],
-                           on_epoch_end=_print_epoch, wandb_mode="offline" if offline else None)
+                           on_epoch_end=_print_epoch, wandb_mode="offline" if offline else None, stop=stop)
     except TrialFailed as err:
         typer.echo(f"trial failed: {err.reason}\n  details: {Path(out_dir) / 'metrics.json'}", err=True)
         raise typer.Exit(1) from None
     m = result.metrics
-    typer.echo(f"best epoch {m['best_epoch']}: {metric} {m['best_value']:.4f}; test_accuracy "
-               f"{m['test_accuracy'] if m['test_accuracy'] is None else round(m['test_accuracy'], 4)}")
+    if result.state == "stopped":
+        typer.echo(f"stopped by {m['stop_signal']} after {m['epochs_run']} whole epoch(s)", err=True)
+    if m["best_epoch"] is not None:
+        typer.echo(f"best epoch {m['best_epoch']}: {metric} {_shown(m['best_value'])}; test_accuracy "
+                   f"{_shown(m['test_accuracy'])}")
     typer.echo(f"trial folder: {result.out_dir}")
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def register(app: typer.Typer) -> None:

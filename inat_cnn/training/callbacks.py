@@ -1,7 +1,8 @@
 """The trial monitor: per-epoch timing, NaN guard, best checkpoint, early stopping, engine hook.
 
 One instance lives through both fine-tuning phases (two ``fit`` calls), so the
-best value, the patience counter and the history carry over.
+best value, the patience counter and the history carry over. An epoch that a stop
+request cut short (see stop.py) is dropped: the best checkpoint is of a whole epoch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 import keras
 
 from ..errors import TrialFailed
+from ..models.io import save_model
 from .optim import current_lr
+from .stop import StopRequest
 
 LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -31,12 +34,13 @@ class TrialMonitor(keras.callbacks.Callback):
 
     def __init__(self, *, monitor: str, goal: str, checkpoint: Path, n_train: int, patience: int = 0,
                  sinks: list[Callable[[dict], None]] | None = None,
-                 on_epoch_end: Callable[[int, dict], Any] | None = None):
+                 on_epoch_end: Callable[[int, dict], Any] | None = None, stop: StopRequest | None = None):
         super().__init__()
         self.monitor, self.goal, self.checkpoint = monitor, goal, Path(checkpoint)
         self.n_train, self.patience = n_train, patience
         self.sinks = list(sinks or [])
         self.hook = on_epoch_end
+        self.stop = stop
         self.phase = "train"
         self.history: list[dict[str, Any]] = []
         self.best_value: float | None = None
@@ -64,6 +68,8 @@ class TrialMonitor(keras.callbacks.Callback):
             self._train_end = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.stop is not None and self.stop.cut_epoch == epoch:
+            return  # cut short by a stop request: not an epoch, not a checkpoint
         now = time.perf_counter()
         train_time = (self._train_end or now) - self._epoch_start
         row = {"epoch": epoch + 1, "phase": self.phase}
@@ -99,6 +105,6 @@ class TrialMonitor(keras.callbacks.Callback):
         value = row[self.monitor]
         if math.isfinite(value) and is_better(value, self.best_value, self.goal):
             self.best_value, self.best_epoch, self.wait = value, row["epoch"], 0
-            self.model.save(self.checkpoint)
+            save_model(self.model, self.checkpoint)  # atomic; loads in plain Keras
         else:
             self.wait += 1

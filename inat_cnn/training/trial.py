@@ -12,14 +12,20 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TrialFailed, TrialPruned, UserError
 from ..trial_config import METRIC_GOALS, FinetuneTrial, parse_trial_config, resolved_dict
 from ..workspace import Workspace
 from . import artifacts
 
+if TYPE_CHECKING:
+    from .stop import StopRequest
+
 log = logging.getLogger(__name__)
+
+#: After a stop request, the best checkpoint is still tested when that should take less than this.
+STOP_TEST_BUDGET_S = 5.0
 
 
 @dataclass
@@ -63,8 +69,13 @@ def phase_plan(config) -> list[tuple[str, int, int, float]]:
 def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_accuracy",
               goal: str = "maximize", on_epoch_end: Callable[[int, dict], Any] | None = None,
               wandb_group: str | None = None, wandb_project: str = "inat-cnn", wandb_mode: str | None = None,
-              run_name: str | None = None, splits=None) -> TrialResult:
-    """Train one trial into ``out_dir``; raises TrialFailed / TrialPruned (after writing metrics.json)."""
+              run_name: str | None = None, splits=None, stop: StopRequest | None = None) -> TrialResult:
+    """Train one trial into ``out_dir``; raises TrialFailed / TrialPruned (after writing metrics.json).
+
+    ``stop`` (a StopRequest whose signal handlers the caller installed): once it is requested,
+    training ends after the current batch, the best whole epoch's checkpoint is kept, figures
+    are skipped and the trial closes as "stopped" (exit code 0, metrics.json and summary complete).
+    """
     started = time.perf_counter()
     if not isinstance(config, (dict,)) and not hasattr(config, "model_dump"):
         raise UserError(f"trial config must be a mapping, got {type(config).__name__}")
@@ -93,26 +104,24 @@ def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_
         with dtype_policy(accel.policy):
             _train(live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end,
                    dict(project=wandb_project, group=wandb_group, name=run_name or out_dir.name, mode=wandb_mode),
-                   started)
-            best = _evaluate_best(out_dir, splits, config, state, gpu)
-            if config.viz:
-                _render_viz(best, splits, out_dir, state, live.run)
-            _log_model_artifact(out_dir, state, live.run)
+                   started, stop)
+            _after_training(live, out_dir, splits, config, state, gpu, stop)
     except TrialPruned:
-        _close(out_dir, state, live, started, "pruned", exit_code=0)
+        _close(out_dir, state, live, started, "pruned", exit_code=0, stop=stop)
         raise
     except (TrialFailed, UserError) as err:
-        _close(out_dir, state, live, started, "failed", exit_code=1, reason=str(err))
+        _close(out_dir, state, live, started, "failed", exit_code=1, reason=str(err), stop=stop)
         raise
     except BaseException as err:
         (out_dir / "error.log").write_text(traceback.format_exc())
         reason = f"{type(err).__name__}: {err}".strip()
-        _close(out_dir, state, live, started, "failed", exit_code=1, reason=reason)
+        _close(out_dir, state, live, started, "failed", exit_code=1, reason=reason, stop=stop)
         if isinstance(err, Exception):
             raise TrialFailed(reason) from err
         raise
-    _close(out_dir, state, live, started, "finished", exit_code=0)
-    return TrialResult("finished", out_dir, state, list(live.monitor.history))
+    final = "stopped" if _stopping(stop) else "finished"
+    _close(out_dir, state, live, started, final, exit_code=0, stop=stop)
+    return TrialResult(final, out_dir, state, list(live.monitor.history))
 
 
 @dataclass
@@ -143,7 +152,12 @@ def _split_facts(splits, image_size: int) -> dict[str, Any]:
             "class_names": list(splits.class_names)}
 
 
-def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end, wandb_args, started):
+def _stopping(stop: StopRequest | None) -> bool:
+    return stop is not None and stop.requested
+
+
+def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end, wandb_args, started,
+           stop: StopRequest | None):
     """Build, log and fit through every phase (the run and monitor go into ``live`` as they exist)."""
     from ..data import ArrayBatches
     from ..models import apply_phase, build_model, summarize_model, tuning_ratios
@@ -166,10 +180,11 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
     state.update(wandb_run_id=run.id, wandb_run_dir=wandb_run.run_dir(run))
     monitor = live.monitor = TrialMonitor(
         monitor=monitor_name, goal=monitor_goal, checkpoint=out_dir / "model.keras", n_train=len(splits.y_train),
-        patience=config.early_stopping_patience, on_epoch_end=on_epoch_end)
+        patience=config.early_stopping_patience, on_epoch_end=on_epoch_end, stop=stop)
     monitor.sinks.append(wandb_run.epoch_sink(run, monitor))
+    callbacks = [monitor] + ([stop.callback()] if stop is not None else [])  # the stop check runs after the monitor
     for phase, first, end, lr in phase_plan(config):
-        if end <= first:
+        if end <= first or _stopping(stop):
             continue
         apply_phase(model, config, "head" if phase == "head" else "fine_tune")
         compile_model(model, config, learning_rate=lr, phase_steps=len(train) * (end - first),
@@ -177,13 +192,34 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
         state.update(tuning_ratios(model), trainable_params=count_weights(model.trainable_weights))
         monitor.phase = phase
         try:
-            model.fit(train, validation_data=val, initial_epoch=first, epochs=end, callbacks=[monitor], verbose=0)
+            model.fit(train, validation_data=val, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0)
         finally:
             state["epochs_run"] = len(monitor.history)
             if monitor.train_started_at is not None and "startup_s" not in state:
                 state["startup_s"] = monitor.train_started_at - started
         if monitor.stopped_early:
             break
+
+
+def _after_training(live: _Live, out_dir: Path, splits, config, state: dict, gpu: bool,
+                    stop: StopRequest | None) -> None:
+    """Test the best checkpoint, draw its figures, log it as an artifact; a stop keeps only the quick parts."""
+    if not (out_dir / "model.keras").is_file():  # stopped before the first whole epoch: nothing to test
+        return
+    best = None
+    if _stopping(stop) and not _quick_to_test(live.monitor, splits):
+        state["test_skipped"] = f"stopped by {stop.signal_name}; testing {len(splits.y_test)} images would be slow"
+    else:
+        best = _evaluate_best(out_dir, splits, config, state, gpu)
+    if config.viz and best is not None and not _stopping(stop):
+        _render_viz(best, splits, out_dir, state, live.run)
+    _log_model_artifact(out_dir, state, live.run)
+
+
+def _quick_to_test(monitor, splits) -> bool:
+    """Whether the test split takes under STOP_TEST_BUDGET_S at this trial's training speed (inference is faster)."""
+    rate = artifacts.train_throughput(monitor.history if monitor is not None else [])
+    return bool(rate) and len(splits.y_test) / rate <= STOP_TEST_BUDGET_S
 
 
 def _evaluate_best(out_dir: Path, splits, config, state: dict, gpu: bool):
@@ -233,7 +269,7 @@ def _log_model_artifact(out_dir: Path, state: dict, run) -> None:
 
 
 def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, *, exit_code: int,
-           reason: str | None = None) -> None:
+           reason: str | None = None, stop: StopRequest | None = None) -> None:
     """Write metrics.json and history.csv and finish the wandb run (best-epoch summary)."""
     run, monitor = live.run, live.monitor
     history = monitor.history if monitor is not None else []
@@ -242,7 +278,8 @@ def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, 
                  val_accuracy=best and best.get("val_accuracy"), val_loss=best and best.get("val_loss"),
                  wall_time_s=time.perf_counter() - started,
                  train_images_per_s=artifacts.train_throughput(history),
-                 stopped_early=bool(monitor and monitor.stopped_early))
+                 stopped_early=bool(monitor and monitor.stopped_early) or _stopping(stop),
+                 stop_signal=stop.signal_name if stop is not None else None)
     if state["metric"] == "test_accuracy":
         state["best_value"] = state.get("test_accuracy")
     for key in ("test_accuracy", "test_loss", "params", "trainable_params", "flops", "layer_tuning_ratio",
@@ -257,5 +294,6 @@ def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, 
 
         wandb_run.pin_best_summary(run, monitor)
         keys = ("test_accuracy", "test_loss", "params", "flops", "layer_tuning_ratio", "parameter_tuning_ratio",
-                "train_images_per_s", "epochs_run", "startup_s", "fail_reason")
+                "train_images_per_s", "epochs_run", "startup_s", "fail_reason", "stopped_early", "stop_signal",
+                "test_skipped")
         wandb_run.finish(run, {k: state.get(k) for k in keys} | {"state": final}, exit_code)

@@ -2,20 +2,24 @@
 
 wandb's own Keras callbacks import TensorFlow at module level, so the models stay
 backend-agnostic by logging from the trial monitor's rows instead. Nothing here
-prints or logs an API key; whether one exists is all we look at.
+prints or logs an API key; whether one exists is all we look at. wandb records the
+process's command line in every run's metadata: runs start with a redacted one.
 """
 
 from __future__ import annotations
 
 import netrc
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact_argv, redact_text, redact_values
 from .callbacks import LOGGED
 
-MAXIMIZED = ("accuracy", "val_accuracy")
-MINIMIZED = ("loss", "val_loss")
+EPOCH_STATS = ("lr", "epoch_time_s", "images_per_s")
 QUIET = dict(silent=True, console="off", x_disable_stats=True)
 
 
@@ -40,24 +44,47 @@ def choose_mode(requested: str | None) -> str | None:
     return None if has_api_key() else "offline"
 
 
+@contextmanager
+def redacted_argv() -> Iterator[None]:
+    """While a run starts, ``sys.argv`` holds a copy without credentials: wandb records it then
+    (metadata ``args``, uploaded on sync)."""
+    original = list(sys.argv)
+    sys.argv[:] = [redact_text(original[0])] + redact_argv(original[1:]) if original else []
+    try:
+        yield
+    finally:
+        sys.argv[:] = original
+
+
+def init_run(**kwargs: Any):
+    """``wandb.init`` with a redacted command line and config."""
+    import wandb
+
+    if kwargs.get("config") is not None:
+        kwargs["config"] = redact_values(kwargs["config"])
+    with redacted_argv():
+        return wandb.init(**kwargs)
+
+
 def open_run(*, config: dict[str, Any], wandb_dir: Path, project: str, group: str | None, name: str | None,
              mode: str | None):
-    """Start (or, under `wandb agent`, join) the run of one trial; metrics summarise to the best epoch."""
+    """Start (or, under `wandb agent`, join) the run of one trial; the summary holds scalars of the best epoch."""
     import wandb
 
     wandb_dir.mkdir(parents=True, exist_ok=True)
     active = wandb.run
     if active is not None and active.sweep_id:
         # wandb.agent(function=...) already started this sweep run: log into it, do not replace it.
-        active.config.update(config, allow_val_change=True)
+        active.config.update(redact_values(config), allow_val_change=True)
         run = active
     else:
-        run = wandb.init(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
-                         mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
+        run = init_run(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
+                       mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
     run.define_metric("epoch")
-    for key in LOGGED + ("lr", "epoch_time_s", "images_per_s"):
-        summary = "max" if key in MAXIMIZED else "min" if key in MINIMIZED else "last"
-        run.define_metric(key, step_metric="epoch", summary=summary)
+    for key in LOGGED + EPOCH_STATS:
+        # No summary= aggregate: it turns the summary into {"max": x} / {"last": x} dicts, which dashboards,
+        # parallel coordinates and the sweep controller cannot read; pin_best_summary writes scalars instead.
+        run.define_metric(key, step_metric="epoch")
     return run
 
 
@@ -91,7 +118,7 @@ def log_images(run, images: dict[str, Path]) -> None:
 
 
 def finish(run, summary: dict[str, Any], exit_code: int) -> None:
-    run.summary.update({k: v for k, v in summary.items() if v is not None})
+    run.summary.update(redact_values({k: v for k, v in summary.items() if v is not None}))
     run.finish(exit_code=exit_code)
 
 

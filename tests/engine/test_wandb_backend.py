@@ -15,6 +15,7 @@ from inat_cnn.engine import wandb_backend
 from inat_cnn.errors import UserError
 from inat_cnn.spec import validate_sweep_dict
 from inat_cnn.workspace import Workspace
+from wandb_files import read_wandb_run
 
 SPEC = {"name": "wb", "method": "random", "metric": {"name": "val_accuracy", "goal": "maximize"},
         "parameters": {"model": {"value": "scratch"}, "image_size": {"value": 16}, "conv_blocks": {"value": 2},
@@ -37,18 +38,49 @@ def test_create_sends_the_validated_spec_with_a_train_command(monkeypatch):
     path = wandb_backend.create(validate_sweep_dict(SPEC), entity="me", data_root="/data/inat")
     assert path == "me/inat-cnn/abc123" and wandb_backend.is_wandb_sweep_id(path)
     assert {k: v for k, v in sent["config"].items() if k != "command"} == SPEC
-    assert sent["config"]["command"] == ["inat-cnn", "train", "--data", "/data/inat", "--metric",
-                                       "val_accuracy", "${args}"]
+    assert sent["config"]["command"] == ["${env}", "inat-cnn", "train", "--data=/data/inat",
+                                       "--metric=val_accuracy", "${args}"]
     assert "k" * 40 not in json.dumps(sent)
     wandb_backend.create(validate_sweep_dict(SPEC), entity="me")  # no --data: agents read INAT_CNN_DATA
-    assert sent["config"]["command"] == ["inat-cnn", "train", "--metric", "val_accuracy", "${args}"]
+    assert sent["config"]["command"] == ["${env}", "inat-cnn", "train", "--metric=val_accuracy", "${args}"]
+
+
+def test_a_sweep_with_its_own_command_keeps_it_and_gets_the_dataset_and_metric():
+    own = {**SPEC, "metric": {"name": "val_loss", "goal": "minimize"},
+           "command": ["${env}", "inat-cnn", "train", "${args_no_boolean_flags}"]}
+    config = wandb_backend.wandb_sweep_config(validate_sweep_dict(own), "/data/inat")
+    assert config["command"] == ["${env}", "inat-cnn", "train", "--data=/data/inat", "--metric=val_loss",
+                                 "${args_no_boolean_flags}"]
+    shipped = {**own, "command": ["${env}", "inat-cnn", "train", "--metric=val_loss", "${args}"]}
+    assert wandb_backend.wandb_sweep_config(validate_sweep_dict(shipped))["command"] == shipped["command"]
+    with pytest.raises(UserError, match="--metric val_accuracy but its metric.name is val_loss"):
+        wandb_backend.wandb_sweep_config(validate_sweep_dict(
+            {**own, "command": ["inat-cnn", "train", "--metric", "val_accuracy", "${args}"]}))
+    with pytest.raises(UserError, match="does not run `inat-cnn train`"):
+        wandb_backend.wandb_sweep_config(validate_sweep_dict({**own, "command": ["python", "x.py"]}), "/d")
+
+
+class _ServerApi:
+    """wandb.Api as a W&B server answers it: the sweep's config, as wandb's own Sweep object parses it."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def sweep(self, path):
+        from wandb.apis.public import Sweep
+
+        entity, project, sweep_id = path.split("/")
+        return Sweep(None, entity, project, sweep_id, attrs={"config": yaml.safe_dump(self.config)})
 
 
 def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, tmp_path, tiny_data):
     ws = Workspace(tmp_path / "ws").ensure()
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump({k: {"value": v["values"][0] if "values" in v else v["value"]}
-                                           for k, v in SPEC["parameters"].items()}))
+    sampled = {k: v["values"][0] if "values" in v else v["value"] for k, v in SPEC["parameters"].items()}
+    sampled |= {"batch_norm": False, "image_size": 16, "fine_tune_learning_rate": None}  # None: the default
+    params_file.write_text(yaml.safe_dump({k: {"value": v} for k, v in sampled.items()}))
+    server_sweep = {**SPEC, "metric": {"name": "val_loss", "goal": "minimize"}}
+    monkeypatch.setattr(wandb, "Api", lambda: _ServerApi(server_sweep))
     ran = {}
 
     def fake_agent(sweep_id, function, entity, project, count):  # what wandb.agent does for each run
@@ -68,6 +100,12 @@ def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, 
     metrics = json.loads((trial_dir / "metrics.json").read_text())
     config = yaml.safe_load((trial_dir / "config.yaml").read_text())
     assert metrics["state"] == "finished" and config["filters"] == 4 and config["image_size"] == 16
+    assert config["batch_norm"] is False
+    # the sweep's own metric picks the best epoch, not the val_accuracy fallback
+    assert (metrics["metric"], metrics["goal"]) == ("val_loss", "minimize")
+    summary = read_wandb_run(metrics["wandb_run_dir"])["summary"]
+    assert summary["best_epoch"] == 1 and isinstance(summary["val_loss"], float)
+    assert all(isinstance(summary[k], (int, float)) for k in ("lr", "epoch_time_s", "images_per_s"))
     # a W&B sweep's trial lives only in W&B: its best model goes up as a "model" artifact for `export best`
     assert metrics["model_artifact"] is True
     run_file = next(Path(metrics["wandb_run_dir"]).glob("run-*.wandb"))

@@ -3,10 +3,11 @@
 import json
 
 import pytest
-from trial_helpers import read_wandb_run
+from wandb_files import read_wandb_run
 
+from inat_cnn.cli.agent_args import agent_parameters as parse_agent_args
 from inat_cnn.cli.main import main
-from inat_cnn.cli.train_cmd import build_trial_config, parse_agent_args
+from inat_cnn.cli.train_cmd import build_trial_config
 from inat_cnn.errors import UserError
 
 

@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
-from trial_helpers import read_wandb_run
+from wandb_files import read_wandb_run
 
 from inat_cnn.errors import TrialFailed
 from inat_cnn.training import wandb_run
@@ -27,8 +27,10 @@ def _feed(monitor, values, key="val_accuracy"):
 
 
 def test_checkpoint_only_on_improvement_and_patience(tmp_path, monkeypatch):
+    import inat_cnn.training.callbacks as callbacks_module
+
     model, saves = _model(), []
-    monkeypatch.setattr(model, "save", lambda path: saves.append(path))
+    monkeypatch.setattr(callbacks_module, "save_model", lambda model, path: saves.append(path))
     monitor = TrialMonitor(monitor="val_accuracy", goal="maximize", checkpoint=tmp_path / "m.keras", n_train=8,
                            patience=2)
     monitor.set_model(model)

@@ -11,7 +11,8 @@ from inat_cnn.models import load_model
 from inat_cnn.training import run_trial
 from inat_cnn.training.artifacts import default_out_dir
 
-from trial_helpers import TINY_SCRATCH, read_wandb_history, read_wandb_run
+from trial_helpers import TINY_SCRATCH
+from wandb_files import read_wandb_history, read_wandb_run
 
 METRICS_KEYS = {"state", "metric", "goal", "best_epoch", "best_value", "val_accuracy", "val_loss", "test_accuracy",
                 "test_loss", "epochs_run", "params", "trainable_params", "flops", "layer_tuning_ratio",

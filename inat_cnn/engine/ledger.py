@@ -21,11 +21,31 @@ def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
     return out
 
 
+def is_lost(t: FrozenTrial) -> bool:
+    """Failed without a reason of its own: its agent died (the heartbeat expired) before it could say why."""
+    return t.state == TrialState.FAIL and not t.user_attrs.get("fail_reason") and not t.user_attrs.get("discarded")
+
+
+def requeue_reason(t: FrozenTrial) -> str | None:
+    """Why this failed trial's point must run again by itself (no result of its own), or None."""
+    if t.state != TrialState.FAIL or t.user_attrs.get("discarded"):
+        return None
+    if t.user_attrs.get("env_fault"):
+        return "environment fault"
+    if t.user_attrs.get("preempted"):
+        return "preempted"
+    if is_lost(t):
+        return "agent lost (no heartbeat)"
+    return None
+
+
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Trials that use the run_cap budget: finished or running, not preempted or re-queued, not discarded."""
+    """Trials that use the run_cap budget: finished or running, not preempted, lost to the environment,
+    re-queued or discarded."""
     retried = retried_numbers(trials)
     return [t for t in trials if (t.state in FINISHED or t.state == TrialState.RUNNING)
-            and t.number not in retried and not t.user_attrs.get("discarded") and not t.user_attrs.get("preempted")]
+            and t.number not in retried and not t.user_attrs.get("discarded")
+            and not t.user_attrs.get("preempted") and not t.user_attrs.get("env_fault")]
 
 
 def budget_left(trials: list[FrozenTrial], run_cap: int | None) -> float:
@@ -40,25 +60,53 @@ def grid_exhausted(trials: list[FrozenTrial], grid_size: int | None) -> bool:
     return len(taken - {None}) >= grid_size
 
 
-def claim_conflict(trials: list[FrozenTrial], me: FrozenTrial, run_cap: int | None) -> str | None:
-    """Why a freshly claimed trial must not run (another agent claimed the same slot first), or None."""
-    if "failed_trial" in me.system_attrs:
+def lineage(t: FrozenTrial) -> int:
+    """The first trial of a point's chain of re-queued copies (the trial itself when never re-queued)."""
+    return int(t.system_attrs.get("failed_trial", t.number))
+
+
+def cap_conflict(trials: list[FrozenTrial], me: FrozenTrial, run_cap: int | None) -> str | None:
+    """Why a freshly claimed trial must not run (other agents used the last of run_cap first), or None.
+
+    Grid points are claimed atomically in the storage (``recovery.claim_grid_point``), not here.
+    """
+    if "failed_trial" in me.system_attrs or run_cap is None:
         return None  # a re-queued trial always runs: it replaces one already counted
     earlier = [t for t in counted(trials) if t.number < me.number]
-    grid_id = me.system_attrs.get("grid_id")
-    if grid_id is not None and any(t.system_attrs.get("grid_id") == grid_id for t in earlier):
-        return f"grid point {grid_id} was already claimed by another agent"
-    if run_cap is not None and len(earlier) >= run_cap:
-        return f"run_cap {run_cap} reached by other agents"
-    return None
+    return f"run_cap {run_cap} reached by other agents" if len(earlier) >= run_cap else None
+
+
+def point_key(t: FrozenTrial) -> Any:
+    """What makes two trials the same point: the grid id on a grid, else the parameters."""
+    if "grid_id" in t.system_attrs:
+        return ("grid", t.system_attrs["grid_id"])
+    return ("params", tuple(sorted((k, repr(v)) for k, v in t.params.items())))
+
+
+def failed_points(trials: list[FrozenTrial], reason: str | None = None) -> list[FrozenTrial]:
+    """The latest failed trial of every point that has no result and nothing queued or running.
+
+    ``reason``: only those whose failure reason contains it (case-insensitive).
+    """
+    retried = retried_numbers(trials)
+    live = {point_key(t) for t in trials if t.state != TrialState.FAIL and not t.user_attrs.get("discarded")}
+    latest: dict[Any, FrozenTrial] = {}
+    for t in trials:
+        if t.state != TrialState.FAIL or t.user_attrs.get("discarded") or t.number in retried:
+            continue
+        if point_key(t) in live or (reason and reason.lower() not in fail_reason(t, retried).lower()):
+            continue
+        if point_key(t) not in latest or latest[point_key(t)].number < t.number:
+            latest[point_key(t)] = t
+    return sorted(latest.values(), key=lambda t: t.number)
 
 
 def fail_reason(t: FrozenTrial, retried: set[int]) -> str:
     reason = t.user_attrs.get("fail_reason")
     if reason:
-        return reason + ("; re-queued" if t.number in retried and t.user_attrs.get("preempted") else "")
-    if t.number in retried:
-        return "agent lost (no heartbeat); re-queued"
+        return reason + ("; re-queued" if t.number in retried else "")
+    if is_lost(t):
+        return "agent lost (no heartbeat)" + ("; re-queued" if t.number in retried else "")
     return "failed"
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,16 +15,25 @@ from typing import Any, Callable
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from ..errors import Preempted, TrialFailed, TrialPruned, UserError
+from ..errors import EnvironmentFault, Preempted, TrialFailed, TrialPruned, UserError
 from ..spec import ValidatedSweep
 from ..trial_config import parse_trial_config, resolved_dict
 from ..workspace import Workspace
-from . import ledger
+from . import ledger, recovery, sweep_data
 from .space import search_space, trial_parameters
+
+# Test hook for the engine's bookkeeping (benchmarks/stress.py, engine tests): when set to a number of
+# seconds, a trial sleeps that long and reports a value derived from its parameters instead of training.
+FAKE_TRIAL_ENV = "INAT_CNN_FAKE_TRIAL_S"
 
 
 class Discarded(Exception):
-    """Another agent claimed this trial's slot first (a grid point, or the last of run_cap)."""
+    """Another agent claimed this trial's slot first: a grid point (``final`` False: claim another one),
+    or the last of run_cap (``final``: the sweep is full)."""
+
+    def __init__(self, message: str, final: bool):
+        self.final = final
+        super().__init__(message)
 
 
 def suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
@@ -46,6 +59,12 @@ class TrialContext:
     splits_cache: dict[tuple, Any] = field(default_factory=dict)
     current_trial_id: int | None = None
     on_trial_start: Callable[[int], None] | None = None
+    dataset: dict[str, Any] | None = None  # the sweep's stated dataset (sweep_data.bind)
+    agent: dict[str, Any] = field(default_factory=dict)  # heartbeat_s, grace_s, host, pid: recorded per trial
+    stop: Any = None  # the agent's training.stop.StopRequest: set by SIGTERM/SIGINT
+
+    def stop_requested(self) -> bool:
+        return self.stop is not None and self.stop.requested
 
     @property
     def metric(self) -> str:
@@ -77,17 +96,16 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         ctx.current_trial_id = trial._trial_id
         claimed_at = time.time()
-        frozen = trial.study._storage.get_trial(trial._trial_id)
-        conflict = ledger.claim_conflict(trial.study.get_trials(deepcopy=False), frozen, spec.run_cap)
-        if conflict:
-            trial.set_user_attr("discarded", True)
-            raise Discarded(conflict)
-        params = trial_parameters(spec, {name: suggest(trial, name, d) for name, d in space.items()})
+        trial.set_user_attr("agent", ctx.agent)
+        _claim(ctx, trial, spec.run_cap)
         trial_dir = ctx.workspace.trial_dir(ctx.sweep_id, f"trial-{trial.number:04d}")
         trial.set_user_attr("trial_dir", str(trial_dir))
         if ctx.on_trial_start:
             ctx.on_trial_start(trial.number)
         try:
+            if ctx.stop_requested():
+                raise Preempted("stop requested before training")
+            params = trial_parameters(spec, {name: suggest(trial, name, d) for name, d in space.items()})
             config = parse_trial_config(params, source=f"trial {trial.number}")
             trial.set_user_attr("config", resolved_dict(config))
             result = _train(ctx, trial, config, trial_dir, train_metric, claimed_at)
@@ -98,11 +116,19 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             trial.set_user_attr("preempted", True)
             trial.set_user_attr("fail_reason", "preempted (agent received SIGTERM/SIGINT)")
             raise
-        except (TrialFailed, UserError) as err:
-            trial.set_user_attr("fail_reason", str(getattr(err, "reason", err)))
+        except EnvironmentFault as fault:
+            _record_fault(trial, fault)
             raise
-        except Exception as err:  # noqa: BLE001 - OOM or any bug in one config: this trial fails, the sweep goes on
-            trial.set_user_attr("fail_reason", f"{type(err).__name__}: {err}"[:500])
+        except TrialFailed as err:  # the configuration's own failure (NaN, too small an image, OOM for its size)
+            trial.set_user_attr("fail_reason", str(err.reason))
+            raise
+        except Exception as err:  # noqa: BLE001 - any bug in one config fails this trial, unless the machine did
+            fault = sweep_data.environment_problem(ctx.data_root, ctx.dataset)
+            if fault is not None:
+                _record_fault(trial, fault)
+                raise fault from err
+            reason = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
+            trial.set_user_attr("fail_reason", reason[:500])
             raise
         finally:
             _clear_framework()
@@ -116,8 +142,50 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
     return objective
 
 
+def _claim(ctx: TrialContext, trial: optuna.Trial, run_cap: int | None) -> None:
+    """Raise Discarded when this trial's slot belongs to another agent (its grid point, or run_cap)."""
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    conflict = ledger.cap_conflict(trial.study.get_trials(deepcopy=False), frozen, run_cap)
+    final = conflict is not None
+    grid_id = frozen.system_attrs.get("grid_id")
+    if conflict is None and grid_id is not None:
+        holder = recovery.claim_grid_point(trial.study, grid_id, ledger.lineage(frozen))
+        if holder != ledger.lineage(frozen):
+            conflict = f"grid point {grid_id} is trained by trial {holder}"
+    if conflict:
+        trial.set_user_attr("discarded", True)
+        raise Discarded(conflict, final=final)
+
+
+def _record_fault(trial: optuna.Trial, fault: EnvironmentFault) -> None:
+    """Not a result: the point is re-queued (recovery.settle) and the agent stops."""
+    trial.set_user_attr("env_fault", fault.what)
+    trial.set_user_attr("fail_reason", f"environment ({fault.what}): {fault}"[:500])
+
+
+def _fake_result(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str,
+                 seconds: float) -> dict[str, Any]:
+    """The FAKE_TRIAL_ENV hook: sleep (stopping at a signal), then a deterministic value per parameter set."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if ctx.stop_requested():
+            raise Preempted("stop requested")
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+    params = json.dumps(resolved_dict(config), sort_keys=True, default=str)
+    value = int(hashlib.sha256(params.encode()).hexdigest()[:8], 16) / 2 ** 32
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    tmp = trial_dir / f".fake_trial.json.{os.getpid()}"
+    tmp.write_text(json.dumps({"trial": trial.number, "value": value}))
+    os.replace(tmp, trial_dir / "fake_trial.json")
+    trial.report(value, 1)
+    return {metric: value, ctx.metric: value, "epochs_run": 1}
+
+
 def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str,
            claimed_at: float) -> dict[str, Any]:
+    fake = os.environ.get(FAKE_TRIAL_ENV)
+    if fake:
+        return _fake_result(ctx, trial, config, trial_dir, metric, float(fake))
     from ..training import run_trial
 
     def report(epoch: int, logs: dict[str, float]) -> None:
@@ -132,7 +200,10 @@ def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path,
     result = run_trial(config, ctx.data_root, trial_dir, workspace=ctx.workspace.root, metric=metric, goal=ctx.goal,
                        on_epoch_end=report, wandb_group=ctx.sweep_id, wandb_project=spec.project or "inat-cnn",
                        wandb_mode=ctx.wandb_mode, run_name=f"{ctx.sweep_id}-trial-{trial.number:04d}",
-                       splits=splits)
+                       splits=splits, stop=ctx.stop)
+    if ctx.stop_requested() and int(result.metrics.get("epochs_run") or 0) < config.epochs:
+        # training ended early at the signal: not a result, the point runs again
+        raise Preempted(f"stopped by {ctx.stop.signal_name} after {result.metrics.get('epochs_run', 0)} epoch(s)")
     summary = dict(result.metrics)
     if summary.get("startup_s") is not None:  # claim → first training step (data, model, compile)
         trial.set_user_attr("startup_s", round(handed_over_at - claimed_at + summary["startup_s"], 3))
@@ -154,6 +225,8 @@ def _check_target(study: optuna.Study, spec: Any, value: float) -> None:
 
 def _clear_framework() -> None:
     """Free the finished trial's graph and memory before the next one."""
+    if "keras" not in sys.modules:  # nothing trained in this process (FAKE_TRIAL_ENV): nothing to free
+        return
     try:
         import keras
 

@@ -39,14 +39,26 @@ def test_grid_exhaustion_waits_for_requeued_points():
     assert ledger.grid_exhausted(finished, 2)
 
 
-def test_claim_conflicts():
-    trials = [t(0, TrialState.COMPLETE, 0, 0.5), t(1, TrialState.RUNNING, 1), t(2, TrialState.RUNNING, 1)]
-    assert "grid point 1" in ledger.claim_conflict(trials, trials[2], None)
-    assert ledger.claim_conflict(trials, trials[1], None) is None
+def test_cap_conflicts():
     capped = [t(0, TrialState.COMPLETE, value=0.5), t(1, TrialState.RUNNING), t(2, TrialState.RUNNING)]
-    assert "run_cap 2" in ledger.claim_conflict(capped, capped[2], 2)
+    assert "run_cap 2" in ledger.cap_conflict(capped, capped[2], 2)
+    assert ledger.cap_conflict(capped, capped[1], 2) is None and ledger.cap_conflict(capped, capped[2], None) is None
     retry = t(3, TrialState.RUNNING, 1, retry_of=1)
-    assert ledger.claim_conflict(trials + [retry], retry, 1) is None
+    assert ledger.cap_conflict(capped + [retry], retry, 1) is None
+
+
+def test_points_that_run_again_by_themselves_and_failed_points_to_requeue():
+    trials = [t(0, TrialState.FAIL, 0), t(1, TrialState.FAIL, 1, preempted=True, fail_reason="preempted"),
+              t(2, TrialState.FAIL, 2, env_fault="data", fail_reason="environment (data): gone"),
+              t(3, TrialState.FAIL, 3, fail_reason="loss became NaN at epoch 2"),
+              t(4, TrialState.FAIL, 4, discarded=True), t(5, TrialState.FAIL, 5, fail_reason="too small"),
+              t(6, TrialState.WAITING, 5, retry_of=5)]
+    assert [ledger.requeue_reason(x) for x in trials[:5]] == [
+        "agent lost (no heartbeat)", "preempted", "environment fault", None, None]
+    assert [x.number for x in ledger.counted(trials)] == [0, 3]  # env faults and preemptions are no result
+    # point 5 already has a queued copy; 0, 1, 2 re-run by themselves but are failed points too
+    assert [x.number for x in ledger.failed_points(trials)] == [0, 1, 2, 3]
+    assert [x.number for x in ledger.failed_points(trials, reason="nan")] == [3]
 
 
 def test_rows_put_the_best_first_and_explain_failures():

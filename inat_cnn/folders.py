@@ -99,22 +99,30 @@ def _guarded_reason(out: Path, protected: list[tuple[Path, str]]) -> str | None:
     return None
 
 
+def _refusal(out: Path, reason: str) -> UserError:
+    return UserError(f"refusing to replace {out}: {reason}. Nothing was changed; choose another folder "
+                     "(or move those files away yourself)")
+
+
+def check_not_protected(out: Path, protected: list[tuple[Path, str]]) -> None:
+    """UserError if ``out`` is, or contains, a protected path (even an empty current folder is not replaced)."""
+    reason = _guarded_reason(out, protected)
+    if reason:
+        raise _refusal(out, reason)
+
+
 def check_replaceable(out: Path, marker: str, kind: str, what: str, protected: list[tuple[Path, str]]) -> None:
     """UserError (naming ``out`` and why) unless ``out`` is a folder this project wrote as ``kind``, alone."""
     if out.is_symlink():
         raise UserError(f"{out} is a symbolic link: --force replaces only a real folder holding {what}")
-    reason = _guarded_reason(out, protected)
-    record = None if reason else read_marker(out, marker, kind)
-    if reason is None and record is None:
-        reason = f"it holds no {what} of this project (no valid {marker} marker in it)"
-    if reason is None:
-        foreign = foreign_entries(out, marker, record["files"])
-        if foreign:
-            shown = ", ".join(foreign[:_SHOWN]) + (f" and {len(foreign) - _SHOWN} more" if len(foreign) > _SHOWN else "")
-            reason = f"it holds files that are not part of the earlier {what}: {shown}"
-    if reason:
-        raise UserError(f"refusing to replace {out}: {reason}. Nothing was changed; choose another folder "
-                        "(or move those files away yourself)")
+    check_not_protected(out, protected)
+    record = read_marker(out, marker, kind)
+    if record is None:
+        raise _refusal(out, f"it holds no {what} of this project (no valid {marker} marker in it)")
+    foreign = foreign_entries(out, marker, record["files"])
+    if foreign:
+        more = f" and {len(foreign) - _SHOWN} more" if len(foreign) > _SHOWN else ""
+        raise _refusal(out, f"it holds files that are not part of the earlier {what}: {', '.join(foreign[:_SHOWN])}{more}")
 
 
 def remove_written(folder: Path, marker: str, kind: str) -> list[str]:

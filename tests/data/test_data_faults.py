@@ -226,3 +226,22 @@ def test_decode_workers_die_with_a_sigkilled_parent(tiny_ds, cache_dir):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_synth_replaces_only_an_untouched_synthetic_dataset(tmp_path, monkeypatch, capsys):
+    """`data synth` used to rmtree any folder holding its marker, with whatever the user had added."""
+    out = tmp_path / "syn"
+    argv = ["data", "synth", str(out), "--classes", "2", "--per-class", "2", "--test-per-class", "1",
+            "--min-side", "16", "--max-side", "16"]
+    assert _run(argv, capsys)[0] in (0, None)
+    first = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert _run(argv + ["--seed", "1"], capsys)[0] in (0, None)  # an untouched earlier dataset is replaced
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == first
+    (out / "train" / "Amphibia" / "my_photo.jpg").write_bytes(b"mine")
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and "train/Amphibia/my_photo.jpg" in err and "refusing to replace" in err
+    assert (out / "train" / "Amphibia" / "my_photo.jpg").read_bytes() == b"mine"
+    monkeypatch.chdir(out)
+    code, _, err = _run(["data", "synth", str(out), "--classes", "2", "--per-class", "2"], capsys)
+    assert code == 2 and "it is the current folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["syn"], "no temporary folder is left behind"

@@ -135,25 +135,32 @@ def test_force_never_replaces_the_workspace_or_what_holds_it(tmp_path, monkeypat
     for extra in ("cache/decoded/x.u8", "wandb/offline-run-1/run-1.wandb"):
         (ws / extra).parent.mkdir(parents=True)
         (ws / extra).write_bytes(b"keep me")
-    here = tmp_path / "lab" / "here"
+    here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)
     before = _tree(tmp_path)
     cases = [(ws, "it is the workspace"), (tmp_path / "lab", "it contains the workspace"),
-             (here, "it is the current folder"), (ws / "runs", "it contains a trial folder"),
-             (ws / "runs" / "ws-1" / "trial-0000", "it is a trial folder")]
+             (tmp_path, "it contains the current folder"),
+             (here, "it is the current folder"), (ws / "runs", "no valid .inat-cnn-export marker")]
     for out, reason in cases:
         code = run_cli(["export", "best", "ws-1", "--storage", url, "--workspace", str(ws), "--out", str(out),
                         "--force"])
         err = capsys.readouterr().err
         assert code == 2 and f"refusing to replace {out}" in err and reason in err, (out, err)
         assert _tree(tmp_path) == before, f"--out {out} --force changed files"
-    # an export whose marker was copied into the workspace still does not make it replaceable
+    # an export's marker copied into the workspace or a trial folder does not make them replaceable
     assert run_cli(["export", "best", "ws-1", "--storage", url, "--out", str(tmp_path / "e")]) == 0
-    (ws / ".inat-cnn-export").write_bytes((tmp_path / "e" / ".inat-cnn-export").read_bytes())
+    marker = (tmp_path / "e" / ".inat-cnn-export").read_bytes()
+    trial = ws / "runs" / "ws-1" / "trial-0000"
+    for folder in (ws, trial):
+        (folder / ".inat-cnn-export").write_bytes(marker)
     assert run_cli(["export", "best", "ws-1", "--storage", url, "--workspace", str(ws), "--out", str(ws),
                     "--force"]) == 2
+    assert "it is the workspace" in capsys.readouterr().err
+    with pytest.raises(UserError, match="it is a trial folder of this sweep"):
+        export_best(load_sweep("ws-1", storage=url), trial, force=True)
     assert (ws / "sweeps.db").is_file() and (ws / "cache" / "decoded" / "x.u8").read_bytes() == b"keep me"
+    assert (trial / "model.keras").is_file() and (trial / "metrics.json").is_file()
 
 
 def test_export_without_finished_trials_is_a_user_error(tmp_path):

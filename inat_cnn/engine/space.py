@@ -1,9 +1,8 @@
 """W&B sweep spec → Optuna search space, sampler and pruner (pure: no storage, no training).
 
 Mapping (ARCHITECTURE.md): value → fixed; values → Categorical; int_uniform → Int;
-uniform → Float; log_uniform_values → Float(log); log_uniform (exponents) → Float(log)
-over e**min..e**max; q_uniform → Float/Int(step=q); grid → GridSampler; random →
-RandomSampler; bayes → TPESampler (a tree-structured Parzen estimator, not W&B's
+uniform → Float; log_uniform_values → Float(log); q_uniform → Float/Int(step=q);
+grid → GridSampler; random → RandomSampler; bayes → TPESampler (a tree-structured Parzen estimator, not W&B's
 Gaussian process: it needs ~10 random start-up trials before it models the space);
 hyperband → HyperbandPruner. Anything Optuna cannot honour is an error at create time.
 """
@@ -22,7 +21,8 @@ from ..spec import SweepSpec
 from ..spec.sweep_spec import ParameterSpec
 
 _SCALARS = (type(None), bool, int, float, str)
-SUPPORTED = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform", "log_uniform_values")
+SUPPORTED = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform_values")
+_USE_WANDB = "or use --backend wandb"
 
 
 def encode_choice(value: Any) -> Any:
@@ -40,21 +40,41 @@ def decode_choice(value: Any) -> Any:
 
 
 def local_support_problems(spec: SweepSpec) -> list[Problem]:
-    """What the local engine cannot honour faithfully, located at its key."""
+    """What the local engine cannot honour faithfully, located at its key (W&B's backend can)."""
     problems = []
     for name, p in spec.parameters.items():
         dist = p.inferred_distribution
         if p.probabilities is not None:
             problems.append(Problem("`probabilities` cannot be honoured by the local engine (Optuna samples "
-                                    "categories uniformly); remove them or use --backend wandb",
+                                    f"categories uniformly); remove them {_USE_WANDB}",
                                     key_path=f"parameters.{name}.probabilities"))
         elif dist is not None and dist not in SUPPORTED:
             problems.append(Problem(f"distribution {dist} is not supported by the local engine; supported: "
-                                    f"{', '.join(SUPPORTED)} (or use --backend wandb)",
+                                    f"{', '.join(SUPPORTED)} ({_USE_WANDB})",
                                     key_path=f"parameters.{name}.distribution"))
-    if spec.early_terminate and spec.metric and spec.metric.name == "test_accuracy":
+        elif spec.method == "grid" and not p.is_finite:
+            problems.append(Problem(f"the local engine's grid takes value/values only; write `{name}` as "
+                                    f"values: {p.grid_choices()!r} (what W&B's grid enumerates for {dist}) "
+                                    f"{_USE_WANDB}", key_path=f"parameters.{name}"))
+    problems += _metric_support_problems(spec)
+    return problems
+
+
+def _metric_support_problems(spec: SweepSpec) -> list[Problem]:
+    metric, problems = spec.metric, []
+    if metric is None:
+        return problems
+    if spec.early_terminate and metric.name == "test_accuracy":
         problems.append(Problem("hyperband needs a metric logged every epoch; test_accuracy is measured once "
                                 "at the end: use val_accuracy", key_path="metric.name"))
+    if spec.method == "bayes" and metric.impute is not None:
+        problems.append(Problem("metric.impute is W&B's bayes value for failed runs; the local engine's TPE "
+                                f"leaves failed trials out of its model: remove it {_USE_WANDB}",
+                                key_path="metric.impute"))
+    if spec.method == "bayes" and metric.impute_while_running not in (None, "false"):
+        problems.append(Problem("metric.impute_while_running is W&B's bayes value for running runs; the local "
+                                f"engine's TPE does not impute running trials: remove it {_USE_WANDB}",
+                                key_path="metric.impute_while_running"))
     return problems
 
 
@@ -70,8 +90,6 @@ def _distribution(p: ParameterSpec) -> BaseDistribution | None:
         return FloatDistribution(float(p.min), float(p.max))
     if dist == "log_uniform_values":
         return FloatDistribution(float(p.min), float(p.max), log=True)
-    if dist == "log_uniform":
-        return FloatDistribution(math.exp(p.min), math.exp(p.max), log=True)
     if dist == "q_uniform":
         q = p.q or 1
         if all(isinstance(v, int) for v in (p.min, p.max, q)):

@@ -9,13 +9,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import Problem, UserError
-from .sweep_spec import SweepSpec
+from .parameter_spec import PARAM_KEYS
+from .sweep_spec import EarlyTerminateSpec, MetricSpec, SweepSpec
+from .wandb_types import KeyProblem
 from .vocabulary import check_domains, check_metric, check_names, suggest, sweep_families
 from .yaml_source import line_of, read_yaml_mapping
 
-_TOP_KEYS = list(SweepSpec.model_fields)
-_PARAM_KEYS = ["value", "values", "probabilities", "distribution", "min", "max", "mu", "sigma", "q", "a", "b",
-               "parameters"]
+_ALLOWED = {"": list(SweepSpec.model_fields), "metric": list(MetricSpec.model_fields),
+            "early_terminate": list(EarlyTerminateSpec.model_fields), "parameters": list(PARAM_KEYS)}
 
 
 @dataclass
@@ -45,6 +46,9 @@ def _spec_problems(err: ValidationError) -> list[Problem]:
     problems, seen = [], set()
     for e in err.errors():
         path = _key_path(e["loc"])
+        error = (e.get("ctx") or {}).get("error")
+        if isinstance(error, KeyProblem):
+            path = f"{path}{'' if error.key.startswith('[') or not path else '.'}{error.key}"
         if path in seen:
             continue  # one message per key (a union reports each member's failure)
         seen.add(path)
@@ -53,11 +57,12 @@ def _spec_problems(err: ValidationError) -> list[Problem]:
             msg = "Input should be a valid number"  # the int | float union: say what is allowed once
         key = path.rsplit(".", 1)[-1]
         if e["type"] == "extra_forbidden":
-            allowed = _PARAM_KEYS if path.startswith("parameters.") else _TOP_KEYS
+            section = path.split(".", 1)[0] if "." in path else ""
+            allowed = _ALLOWED.get(section, _ALLOWED[""])
             msg = f"unknown key `{key}`{suggest(key, allowed)}; allowed: {', '.join(allowed)}"
         elif e["type"] == "missing":
             msg = f"missing required key `{key}`"
-        elif not isinstance(e.get("input"), dict):
+        elif not isinstance(e.get("input"), dict) and not isinstance(error, KeyProblem) and "(got " not in msg:
             msg = f"{msg} (got {e.get('input')!r})"
         problems.append(Problem(msg, key_path=path or None))
     return problems

@@ -85,14 +85,10 @@ def _candidates(name: str, p: ParameterSpec) -> list[tuple[str, Any]]:
     if p.is_finite:
         return [(f"{path}.value", p.value)]
     dist = p.inferred_distribution
-    if dist in ("log_uniform", "q_log_uniform"):  # min/max are exponents (W&B): produce e**min .. e**max
-        import math
-
-        return [(f"{path}.min", math.exp(p.min)), (f"{path}.max", math.exp(p.max))]
-    if dist in ("inv_log_uniform", "inv_log_uniform_values", "beta", "q_beta") or dist in UNBOUNDED:
+    if dist in ("beta", "q_beta") or dist in UNBOUNDED:
         return []
     out = [(f"{path}.min", p.min), (f"{path}.max", p.max)]
-    if dist in ("uniform", "log_uniform_values"):
+    if dist in ("uniform", "log_uniform_values", "inv_log_uniform_values"):  # all three produce min..max
         out.append((path, p.min + 0.37 * (p.max - p.min)))  # an interior, non-integral point
     return out
 
@@ -110,7 +106,7 @@ def check_domains(spec: SweepSpec, families: list[str]) -> list[Problem]:
                                         key_path=f"parameters.{name}.parameters"))
                 continue
             dist = p.inferred_distribution
-            if dist in UNBOUNDED or dist in ("beta", "q_beta", "inv_log_uniform", "inv_log_uniform_values"):
+            if dist in UNBOUNDED or dist in ("beta", "q_beta"):
                 reason = _check_value(family, base, name, 1e12) or _check_value(family, base, name, -1e12)
                 if reason:
                     problems.append(Problem(f"distribution {dist} is not supported for `{name}`, whose values "

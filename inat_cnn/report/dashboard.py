@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from . import html as h
 from .figures import to_plotly
 from .importance import MIN_TRIALS, Importance, sweep_importance
@@ -35,6 +36,7 @@ def png_folder(out: Path) -> Path:
 def write_report(result: SweepResult, out: Path) -> ReportOutput:
     """Write the HTML report to ``out`` (atomically) and its plots as PNG beside it."""
     out = Path(out)
+    _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     importances = sweep_importance(result)
     plots = collect_plots(result, importances)
@@ -45,6 +47,18 @@ def write_report(result: SweepResult, out: Path) -> ReportOutput:
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, out)
     return ReportOutput(html=out, pngs=pngs, importances=importances)
+
+
+def _check_replaceable(out: Path) -> None:
+    """--out may name a new file or an earlier report, nothing else (not a folder, not a database)."""
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder: pass the path of the HTML file to write")
+    if out.exists():
+        with open(out, "rb") as fh:
+            head = fh.read(512)
+        if not (head.startswith(b"<!DOCTYPE html>") and b"<title>Sweep " in head):
+            raise UserError(f"refusing to replace {out}: it is not a report written by inat-cnn. Nothing was "
+                            "changed; choose another --out")
 
 
 def best_viz_files(best: TrialRecord | None, scratch: Path) -> list[Path]:

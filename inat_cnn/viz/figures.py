@@ -8,6 +8,7 @@ and in threads) and every PNG has exactly the pixel size asked for.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,23 @@ def new_figure(width_px: int, height_px: int) -> Figure:
     return fig
 
 
+def _is_png(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def save_png(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as a PNG (no tight bbox, so the pixel size is kept) and return the path."""
     path = Path(path)
+    if path.is_dir() or (path.exists() and not _is_png(path)):
+        from ..errors import UserError  # an existing file is replaced only if it is a PNG (an earlier figure)
+
+        raise UserError(f"refusing to write over {path}: it is {'a folder' if path.is_dir() else 'not a PNG'}. "
+                        "Nothing was changed; choose another --out")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png", facecolor=fig.get_facecolor())
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fig.savefig(partial, dpi=DPI, format="png", facecolor=fig.get_facecolor())
+    os.replace(partial, path)
     return path
 
 

@@ -213,3 +213,26 @@ def test_tiny_model_is_deterministic():
     a, b = tiny_model(1).predict(x, verbose=0), tiny_model(2).predict(x, verbose=0)
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(a, tiny_model(1).predict(x, verbose=0))
+
+
+def test_report_and_viz_out_replace_only_their_own_earlier_files(sweep, tmp_path, capsys):
+    """`report --out` and `viz --out` used to write over whatever file they were given (a database, a model)."""
+    _, url, result = sweep
+    precious = tmp_path / "notes.db"
+    precious.write_bytes(b"SQLite format 3\x00 not a report")
+    assert run_cli(["report", "exp-1", "--storage", url, "--out", str(precious)]) == 2
+    assert "refusing to replace" in capsys.readouterr().err and precious.read_bytes().startswith(b"SQLite")
+    assert run_cli(["report", "exp-1", "--storage", url, "--out", str(tmp_path)]) == 2
+    page = tmp_path / "r.html"
+    assert run_cli(["report", "exp-1", "--storage", url, "--out", str(page)]) == 0
+    assert run_cli(["report", "exp-1", "--storage", url, "--out", str(page)]) == 0  # an earlier report: replaced
+
+    model = result.best().trial_dir / "model.keras"
+    target = tmp_path / "copy.keras"
+    target.write_bytes(model.read_bytes())
+    assert run_cli(["viz", "filters", str(model), "--out", str(target)]) == 2
+    assert "not a PNG" in capsys.readouterr().err and target.read_bytes() == model.read_bytes()
+    png = tmp_path / "filters.png"
+    assert run_cli(["viz", "filters", str(model), "--out", str(png)]) == 0
+    assert run_cli(["viz", "filters", str(model), "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob(".*.partial"))

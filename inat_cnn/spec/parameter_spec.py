@@ -9,10 +9,10 @@ distribution takes, or nested ``parameters``. Without ``distribution``, min/max 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import field_validator, model_validator
 
 from .wandb_schema import DEPRECATED, NAME_PATTERN, NESTED, owners_of, parameter_shapes
@@ -129,7 +129,7 @@ class ParameterSpec(Strict):
         if len(self.probabilities) != len(self.values):
             raise ValueError(f"{len(self.probabilities)} probabilities for {len(self.values)} values")
         total = sum(self.probabilities)
-        if any(p < 0 for p in self.probabilities) or not np.isclose(total, 1.0):  # W&B's own tolerance
+        if any(p < 0 for p in self.probabilities) or abs(total - 1.0) > 1e-8 + 1e-5:  # W&B's numpy.isclose
             raise ValueError(f"probabilities must be ≥ 0 and sum to 1 (sum is {total:g})")
 
     @property
@@ -178,8 +178,9 @@ class ParameterSpec(Strict):
         """What W&B's grid search enumerates: values, or int_uniform's integers, or q_uniform's steps."""
         if self.inferred_distribution == "int_uniform":
             return list(range(self.min, self.max + 1))
-        if self.inferred_distribution == "q_uniform":  # W&B: np.arange(min, max, q), max excluded
-            return np.arange(self.min, self.max, self.q or 1).tolist()
+        if self.inferred_distribution == "q_uniform":  # W&B: numpy.arange(min, max, q), max excluded
+            q = self.q or 1
+            return [self.min + i * q for i in range(math.ceil((self.max - self.min) / q))]
         return self.choices()
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from wandb_reference import wandb_violations
 
 from inat_cnn.errors import UserError
-from inat_cnn.spec import load_sweep
+from inat_cnn.spec import load_sweep, validate_sweep_dict
 from inat_cnn.spec.parameter_spec import PARAM_KEYS
 from inat_cnn.spec.sweep_spec import SweepSpec
 from inat_cnn.spec.wandb_schema import (DEPRECATED, NESTED, SCHEMA_PATH, SWEEPS_VERSION, load_schema,
@@ -308,3 +309,12 @@ def test_a_flow_list_of_macros_gets_a_hint(tmp_path):
     with pytest.raises(UserError) as info:
         load_sweep(path)
     assert f"{path}:2" in str(info.value) and "block" in str(info.value)
+
+
+def test_a_grid_counts_what_w_and_b_enumerates():
+    config = {**param("dense_units", {"min": 32, "max": 34}), "method": "grid"}
+    config["parameters"]["batch_size"] = {"distribution": "q_uniform", "min": 16, "max": 64, "q": 16}
+    spec = validate_sweep_dict(config).spec
+    assert spec.parameters["dense_units"].grid_choices() == [32, 33, 34]  # W&B: range(min, max + 1)
+    assert spec.parameters["batch_size"].grid_choices() == np.arange(16, 64, 16).tolist() == [16, 32, 48]
+    assert spec.grid_size() == 9

@@ -2,8 +2,9 @@
 
 ``build_model(config, num_classes)`` returns a keras.Model taking raw 0..255
 float32 pixels (rescaling/preprocessing and augmentation are layers inside it)
-and ending in a float32 softmax. Attributes load lazily, so the scratch
-``summarize`` (pure) never imports Keras.
+and ending in a float32 softmax. Every layer is one of Keras' own, so nothing here
+registers with Keras and a saved model loads with plain ``keras.saving.load_model``.
+Attributes load lazily only so that the scratch ``summarize`` (pure) never imports Keras.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from ..trial_config import FinetuneTrial, ScratchTrial
 _LAZY = {
     "FLOP_CONVENTION": "flops", "LayerRow": "flops", "ModelSummary": "flops",
     "PHASES": "finetune", "apply_phase": "finetune", "build_finetune": "finetune", "find_backbone": "finetune",
-    "tuning_ratios": "finetune", "load_model": "io", "build_scratch": "scratch", "scratch_plan": "scratch",
+    "tuning_ratios": "finetune", "load_model": "io", "save_model": "io", "build_scratch": "scratch",
+    "scratch_plan": "scratch",
     "format_summary": "summary", "summarize": "summary", "summarize_model": "summary",
 }
 

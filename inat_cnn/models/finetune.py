@@ -16,7 +16,7 @@ from ..trial_config import FinetuneTrial
 from .augment import AUGMENT_NAME, augmentation_block
 from .backbones import get_spec, load_backbone
 from .flops import count_weights
-from .preprocess import Preprocess
+from .preprocess import apply_preprocessing, is_preprocessing
 
 PHASES = ("head", "fine_tune")
 
@@ -28,7 +28,7 @@ def build_finetune(config: FinetuneTrial, num_classes: int) -> keras.Model:
     backbone = load_backbone(config.backbone, config.weights, size)
     inputs = keras.Input((size, size, 3), name="image")
     x = augmentation_block(config.seed)(inputs) if config.augment else inputs
-    x = Preprocess(spec.preprocess, name="preprocess")(x)
+    x = apply_preprocessing(x, spec.preprocess)  # built-in layers: plain Keras loads the model
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if config.extra_dense:
@@ -87,8 +87,12 @@ def iter_leaf_layers(model: keras.Model, parent_trainable: bool = True, parent: 
 
 
 def tuning_ratios(model: keras.Model) -> dict[str, float]:
-    """Layer tuning ratio (layers with weights that train / layers with weights) and parameter tuning ratio."""
-    weighted = [(layer, trainable) for layer, trainable, _ in iter_leaf_layers(model) if layer.weights]
+    """Layer tuning ratio (layers with weights that train / layers with weights) and parameter tuning ratio.
+
+    The fixed input-preprocessing layers (caffe's frozen channel swap) are not network layers: left out.
+    """
+    weighted = [(layer, trainable) for layer, trainable, parent in iter_leaf_layers(model)
+                if layer.weights and not (parent is None and is_preprocessing(layer))]
     tuned = sum(1 for layer, trainable in weighted if trainable and layer.trainable_weights)
     total_params = model.count_params()
     trainable_params = count_weights(model.trainable_weights)

@@ -1,46 +1,58 @@
-"""Backbone input preprocessing as a serializable layer (keras.ops only).
+"""Backbone input preprocessing from Keras' own layers, so a saved model needs nothing of this project.
 
 Each mode reproduces one ``keras.applications.*.preprocess_input`` on raw 0..255
-RGB pixels, so a saved model.keras loads with ``safe_mode=True`` and expects raw
-pixels whatever its backbone.
+RGB pixels with built-in layers that serialize in safe mode (no custom class, no
+Lambda): plain ``keras.saving.load_model`` loads the model and it takes raw pixels
+whatever its backbone.
+
+- ``tf``: ``Rescaling(1/127.5, offset=-1)`` to [-1, 1].
+- ``torch``: ``Rescaling(1/255)``, then ``Normalization`` with the ImageNet mean and variance (std²).
+- ``caffe``: RGB -> BGR and minus the ImageNet BGR mean, as one frozen ``Dense(3)`` on the channel
+  axis (kernel: the channel permutation, bias: the negative mean; exact in float32). A Dense rather
+  than a 1x1 Conv2D so that "the first Conv2D" (the filters figure) stays the backbone's.
+- ``none``: no layer (EfficientNet normalises inside the backbone).
+
+Every layer's name starts with ``preprocess``: ``is_preprocessing`` tells them from the network.
 """
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
 MODES = ("tf", "torch", "caffe", "none")
-_IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
-_IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+PREFIX = "preprocess"
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+#: out[..., j] = in[..., 2 - j]: row i of the kernel feeds input channel i to output channel 2 - i.
+BGR_KERNEL = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 
 
-@keras.saving.register_keras_serializable(package="inat_cnn")
-class Preprocess(keras.layers.Layer):
-    """``tf``: [-1, 1]; ``torch``: /255 then ImageNet mean/std; ``caffe``: BGR minus the mean; ``none``: as is."""
+def preprocessing_layers(mode: str) -> list:
+    """The built-in Keras layers of one preprocess mode, in order (an empty list for ``none``)."""
+    import keras
 
-    def __init__(self, mode: str = "tf", **kwargs):
-        super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"unknown preprocess mode {mode!r}; expected one of {MODES}")
-        self.mode = mode
+    layers = keras.layers
+    if mode == "tf":
+        return [layers.Rescaling(1.0 / 127.5, offset=-1.0, name=PREFIX)]
+    if mode == "torch":
+        return [layers.Rescaling(1.0 / 255.0, name=f"{PREFIX}_scale"),
+                layers.Normalization(mean=list(IMAGENET_MEAN_RGB), variance=[s * s for s in IMAGENET_STD_RGB],
+                                     name=PREFIX)]
+    if mode == "caffe":
+        return [layers.Dense(3, kernel_initializer=keras.initializers.Constant([list(r) for r in BGR_KERNEL]),
+                             bias_initializer=keras.initializers.Constant([-m for m in CAFFE_MEAN_BGR]),
+                             trainable=False, name=PREFIX)]
+    if mode == "none":
+        return []
+    raise ValueError(f"unknown preprocess mode {mode!r}; expected one of {MODES}")
 
-    def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        if self.mode == "tf":
-            return x / 127.5 - 1.0
-        if self.mode == "torch":
-            mean = ops.convert_to_tensor(_IMAGENET_MEAN_RGB, dtype=self.compute_dtype)
-            std = ops.convert_to_tensor(_IMAGENET_STD_RGB, dtype=self.compute_dtype)
-            return (x / 255.0 - mean) / std
-        if self.mode == "caffe":
-            mean = ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=self.compute_dtype)
-            return ops.flip(x, axis=-1) - mean
-        return x
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
+def apply_preprocessing(x, mode: str):
+    """``x`` (raw 0..255 pixels, a symbolic or real tensor) through the layers of ``mode``."""
+    for layer in preprocessing_layers(mode):
+        x = layer(x)
+    return x
 
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
+
+def is_preprocessing(layer) -> bool:
+    """Whether a top-level layer is one of the fixed input-preprocessing layers above."""
+    return layer.name == PREFIX or layer.name.startswith(f"{PREFIX}_")

@@ -90,24 +90,33 @@ def _ensemble_section(ensemble: EnsembleSummary, metric: str) -> list[str]:
     return lines + [""]
 
 
+def reload_recipe(size: Any = "S", model_file: str = "model.keras") -> str:
+    """The Python that reloads an export with plain Keras (no inat_cnn needed) and predicts."""
+    return "\n".join([
+        "import keras",
+        "",
+        f'model = keras.saving.load_model("{model_file}", safe_mode=True)  # plain Keras: no inat_cnn import',
+        f"probs = model.predict(images)  # images: float32 (N, {size}, {size}, 3), raw RGB pixels 0..255",
+    ])
+
+
 def _reload_section(config: dict[str, Any], has_ensemble: bool) -> list[str]:
-    size = config.get("image_size", "S")
     lines = [
         "## How to reload",
         "",
-        "```python",
-        "import keras",
-        "import inat_cnn.models  # registers the project's custom layers, if any",
+        "The model holds only Keras' own layers (the backbone's preprocessing included), so any Python with "
+        "Keras 3 loads it, without this project:",
         "",
-        'model = keras.saving.load_model("model.keras", safe_mode=True)',
-        f"probs = model.predict(images)  # images: float32 (N, {size}, {size}, 3), raw pixels 0..255",
+        "```python",
+        reload_recipe(config.get("image_size", "S")),
         "```",
         "",
         "From the command line: `inat-cnn evaluate . --data ROOT` (test accuracy, per-class accuracy, "
         "confusion matrix).",
     ]
     if has_ensemble:
-        lines.append("The ensemble loads the same way: `inat-cnn evaluate ensemble/model.keras --data ROOT`.")
+        lines.append("The ensemble loads the same way (`ensemble/model.keras`), or "
+                     "`inat-cnn evaluate ensemble/model.keras --data ROOT`.")
     return lines
 
 

@@ -43,9 +43,13 @@ def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
     return float(ops.convert_to_numpy(optimizer.learning_rate))
 
 
-@keras.saving.register_keras_serializable(package="inat_cnn")
 class SparseSmoothedCrossentropy(keras.losses.Loss):
-    """Cross-entropy on integer labels with label smoothing (Keras' sparse loss has none); softmax inputs."""
+    """Cross-entropy on integer labels with label smoothing (Keras' sparse loss has none); softmax inputs.
+
+    A training device only, never registered with Keras: a saved model names ``saved_as()`` (Keras'
+    own SparseCategoricalCrossentropy) in its compile config instead (``models.io.save_model``), so
+    plain ``keras.saving.load_model`` loads it and ``evaluate`` reports the unsmoothed cross-entropy.
+    """
 
     def __init__(self, num_classes: int, label_smoothing: float = 0.0, name: str = "sparse_smoothed_ce", **kw):
         super().__init__(name=name, **kw)
@@ -59,6 +63,10 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+
+    def saved_as(self) -> keras.losses.Loss:
+        """The built-in loss a saved model is compiled with (see the class docstring)."""
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=False)
 
 
 def make_loss(num_classes: int, label_smoothing: float) -> keras.losses.Loss:

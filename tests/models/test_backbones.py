@@ -8,7 +8,7 @@ from inat_cnn.errors import UserError
 from inat_cnn.models import apply_phase, build_model, find_backbone, load_model, summarize_model, tuning_ratios
 from inat_cnn.models.backbones import REGISTRY
 from inat_cnn.models.finetune import backbone_layers
-from inat_cnn.models.preprocess import Preprocess
+from inat_cnn.models.preprocess import apply_preprocessing
 from inat_cnn.trial_config import BACKBONES, parse_trial_config
 
 
@@ -38,14 +38,25 @@ def test_analytic_counts_match_keras(backbone):
     assert not unknown_weighted
 
 
-@pytest.mark.parametrize("backbone", ["inception_v3", "resnet50", "densenet121", "efficientnet_b2"])
-def test_preprocess_layer_equals_keras_preprocess_input(backbone):
-    module = {"inception_v3": keras.applications.inception_v3, "resnet50": keras.applications.resnet50,
-              "densenet121": keras.applications.densenet,
-              "efficientnet_b2": keras.applications.efficientnet}[backbone]
+_APPLICATION_MODULES = {"InceptionV3": "inception_v3", "InceptionResNetV2": "inception_resnet_v2",
+                        "ResNet50": "resnet50", "Xception": "xception", "DenseNet121": "densenet",
+                        "EfficientNetB2": "efficientnet", "MobileNetV2": "mobilenet_v2", "NASNetMobile": "nasnet",
+                        "VGG16": "vgg16"}
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_preprocessing_layers_equal_keras_preprocess_input(backbone):
+    """Each backbone's preprocessing (Keras' own layers) gives its own preprocess_input, to float32 rounding."""
+    spec = REGISTRY[backbone]
+    module = getattr(keras.applications, _APPLICATION_MODULES[spec.builder])
     x = np.random.default_rng(1).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
-    ours = keras.ops.convert_to_numpy(Preprocess(REGISTRY[backbone].preprocess)(x))
-    np.testing.assert_allclose(ours, module.preprocess_input(x.copy()), rtol=1e-5, atol=1e-4)
+    x[0, 0, :2] = [[0, 0, 0], [255, 255, 255]]
+    inputs = keras.Input((5, 5, 3))
+    model = keras.Model(inputs, apply_preprocessing(inputs, spec.preprocess))
+    ours = model.predict(x, verbose=0)
+    np.testing.assert_allclose(ours, module.preprocess_input(x.copy()), rtol=1e-6, atol=2e-6)
+    names = [layer.name for layer in model.layers[1:]]
+    assert names[-1:] == ([] if spec.preprocess == "none" else ["preprocess"]) and not model.trainable_weights
 
 
 def test_frozen_k_trains_exactly_k_layers_and_keeps_bn_in_inference_mode():

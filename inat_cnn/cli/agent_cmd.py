@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import Preempted, UserError
+from .storage_opts import StorageFileOpt, StorageOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +20,8 @@ def agent(sweep_id: str = typer.Argument(..., help="Local sweep id, or ENTITY/PR
           data: Path = typer.Option(..., "--data", help="Dataset root (iNaturalist layout)"),
           count: int | None = typer.Option(None, "--count", min=1, help="Stop after N trials"),
           gpu: str | None = typer.Option(None, "--gpu", help="GPU index(es) for this agent (CUDA_VISIBLE_DEVICES)"),
-          storage: str | None = typer.Option(None, "--storage", help="Local engine storage URL"),
+          storage: str | None = StorageOpt,
+          storage_file: Path | None = StorageFileOpt,
           workspace: Path | None = typer.Option(None, "--workspace", help="Workspace folder"),
           max_consecutive_failures: int = typer.Option(3, "--max-consecutive-failures", min=1),
           heartbeat: int = typer.Option(10, "--heartbeat", min=1, help="Seconds between heartbeats"),
@@ -33,8 +35,10 @@ def agent(sweep_id: str = typer.Argument(..., help="Local sweep id, or ENTITY/PR
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # the same for JAX
     if offline:
         os.environ["WANDB_MODE"] = "offline"
+    from ..engine.storage import resolve_storage
     from ..workspace import Workspace
 
+    storage = resolve_storage(storage, storage_file)
     ws = Workspace.resolve(workspace)
     if not data.is_dir():
         raise UserError(f"--data {data}: no such dataset folder")

@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from .storage_opts import StorageFileOpt, StorageOpt
+
 console = Console(highlight=False, soft_wrap=True)
 
-StorageOpt = typer.Option(None, "--storage", help="SQLAlchemy URL of the local engine's storage "
-                          "(default sqlite:///<workspace>/sweeps.db)")
 WorkspaceOpt = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs or INAT_CNN_HOME)")
 BackendOpt = typer.Option("local", "--backend", help="local (Optuna storage) or wandb (wandb.Api; "
                           "SWEEP_ID is entity/project/sweep_id)")
@@ -22,11 +22,14 @@ def report(
     storage: str | None = StorageOpt,
     workspace: Path | None = WorkspaceOpt,
     backend: str = BackendOpt,
+    storage_file: Path | None = StorageFileOpt,
 ) -> None:
     """Leaderboard, parallel coordinates, parameter importance, learning curves and the best trial's figures."""
+    from ..engine.storage import resolve_storage
     from ..report.dashboard import write_report
     from ..report.results import load_sweep
 
+    storage = resolve_storage(storage, storage_file)
     result = load_sweep(sweep_id, backend=backend, storage=storage, workspace=workspace)
     written = write_report(result, out)
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n) or "no trials"

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UserError
+from .storage_opts import StorageFileOpt, StorageOpt
 
 app = typer.Typer(help="Sweeps: validate YAML, create, run and watch.", no_args_is_help=True)
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -59,8 +60,6 @@ def validate(files: list[Path] = typer.Argument(..., help="Sweep YAML files")) -
 
 
 WorkspaceOpt = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs or INAT_CNN_HOME)")
-StorageOpt = typer.Option(None, "--storage", help="SQLAlchemy URL of the local engine's storage "
-                          "(default sqlite:///<workspace>/sweeps.db; PostgreSQL for agents on many hosts)")
 
 
 def create_sweep_from_file(file: Path, backend: str, storage: str | None, workspace, data: str | None = None) -> str:
@@ -81,10 +80,13 @@ def create_sweep_from_file(file: Path, backend: str, storage: str | None, worksp
 def create(file: Path = typer.Argument(..., help="Sweep YAML"),
            backend: str = typer.Option("local", "--backend", help="local (embedded Optuna engine) or wandb"),
            storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt,
-           data: str | None = typer.Option(None, "--data", help="wandb backend: dataset root for the command")) -> None:
+           data: str | None = typer.Option(None, "--data", help="wandb backend: dataset root for the command"),
+           storage_file: Path | None = StorageFileOpt) -> None:
     """Create a sweep from a YAML file and print its id."""
+    from ..engine.storage import resolve_storage
     from ..workspace import Workspace
 
+    storage = resolve_storage(storage, storage_file)
     if backend not in ("local", "wandb"):
         raise UserError(f"--backend must be local or wandb (got {backend!r})")
     sweep_id = create_sweep_from_file(file, backend, storage, Workspace.resolve(workspace), data)
@@ -109,10 +111,13 @@ def show_status(sweep_id: str, storage: str | None, workspace, limit: int | None
 
 @app.command("status")
 def status(sweep_id: str = typer.Argument(..., help="Sweep id printed by `sweep create`"),
-           storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt) -> None:
+           storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt,
+           storage_file: Path | None = StorageFileOpt) -> None:
     """Table of a sweep's trials: state, params, metric, epochs, duration; best first."""
+    from ..engine.storage import resolve_storage
     from ..workspace import Workspace
 
+    storage = resolve_storage(storage, storage_file)
     show_status(sweep_id, storage, Workspace.resolve(workspace))
 
 
@@ -155,10 +160,13 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
         offline: bool = typer.Option(False, "--offline", help="Force wandb offline"),
         gpus: str | None = typer.Option(None, "--gpus", help="Comma-separated GPU indices, dealt round-robin "
                                         "to the agents (e.g. --agents 4 --gpus 0,1: two agents per GPU)"),
-        storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt) -> None:
+        storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt,
+        storage_file: Path | None = StorageFileOpt) -> None:
     """Create a local sweep and run N agents on it, with a live status table."""
+    from ..engine.storage import resolve_storage
     from ..workspace import Workspace
 
+    storage = resolve_storage(storage, storage_file)
     extra = (["--count", str(count)] if count else []) + (["--offline"] if offline else [])
     ws = Workspace.resolve(workspace)
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None

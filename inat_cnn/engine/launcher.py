@@ -10,22 +10,30 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..errors import EnvironmentFault
 from ..workspace import Workspace
+from .storage import STORAGE_ENV, STORAGE_FILE_ENV
 
 
-def agent_command(sweep_id: str, data_root: Path, workspace: Workspace, storage_url: str | None,
-                  extra: list[str] | None = None) -> list[str]:
+def agent_command(sweep_id: str, data_root: Path, workspace: Workspace, extra: list[str] | None = None) -> list[str]:
+    """An agent's argv. The storage URL is never on it (``ps`` shows argv to everyone): see ``agent_env``."""
     cmd = [sys.executable, "-m", "inat_cnn", "agent", sweep_id, "--data", str(data_root),
            "--workspace", str(workspace.root)]
-    if storage_url:
-        cmd += ["--storage", storage_url]
     return cmd + list(extra or [])
 
 
-def agent_commands(sweep_id: str, data_root: Path, workspace: Workspace, storage_url: str | None, agents: int,
+def agent_env(storage_url: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment an agent on ``storage_url`` needs (None: the workspace's SQLite file)."""
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in (STORAGE_ENV, STORAGE_FILE_ENV)}
+    if storage_url:
+        env[STORAGE_ENV] = storage_url
+    return env
+
+
+def agent_commands(sweep_id: str, data_root: Path, workspace: Workspace, agents: int,
                    extra: list[str] | None = None, gpus: list[str] | None = None) -> list[list[str]]:
     """One command per agent; with ``gpus``, agent i is pinned to ``gpus[i % len(gpus)]``."""
-    return [agent_command(sweep_id, data_root, workspace, storage_url,
+    return [agent_command(sweep_id, data_root, workspace,
                           list(extra or []) + (["--gpu", gpus[i % len(gpus)]] if gpus else []))
             for i in range(agents)]
 
@@ -40,18 +48,18 @@ def run_agents(sweep_id: str, data_root: Path, workspace: Workspace, *, agents: 
     """
     log_dir = log_dir or workspace.runs / sweep_id / "agents"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**agent_env(storage_url), "PYTHONUNBUFFERED": "1"}
     if agents > 1:
         # share the cores instead of oversubscribing them
         env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 2) // agents)))
     procs = []
-    for i, cmd in enumerate(agent_commands(sweep_id, data_root, workspace, storage_url, agents, extra, gpus)):
+    tick = _survive_outages(on_tick)
+    for i, cmd in enumerate(agent_commands(sweep_id, data_root, workspace, agents, extra, gpus)):
         log = open(log_dir / f"agent-{i}.log", "ab")  # noqa: SIM115 - closed below
         procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
     try:
         while any(p.poll() is None for p, _ in procs):
-            if on_tick:
-                on_tick()
+            tick()
             time.sleep(tick_s)
     except KeyboardInterrupt:
         for p, _ in procs:
@@ -62,6 +70,18 @@ def run_agents(sweep_id: str, data_root: Path, workspace: Workspace, *, agents: 
     finally:
         for _, log in procs:
             log.close()
-    if on_tick:
-        on_tick()
+    tick()
     return [p.returncode for p, _ in procs]
+
+
+def _survive_outages(on_tick: Callable[[], None] | None) -> Callable[[], None]:
+    """``on_tick`` that skips a tick when the storage stays unreachable: the agents wait it out on their own."""
+    def tick() -> None:
+        if on_tick is None:
+            return
+        try:
+            on_tick()
+        except EnvironmentFault as fault:
+            print(f"status not refreshed: {fault}", file=sys.stderr)
+
+    return tick

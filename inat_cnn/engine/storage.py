@@ -1,66 +1,293 @@
-"""The local engine's Optuna storage: one study per sweep, with heartbeats and retries.
+"""The local engine's Optuna storage: one study per sweep, with heartbeats, retries and no secret in sight.
 
 A sweep is an Optuna study named by the sweep id. The validated W&B spec lives in
 the study's user_attrs, so every agent (on any host sharing the storage URL)
 rebuilds the same sampler and pruner from it.
+
+Where the URL comes from (``resolve_storage``, used by every command that takes
+``--storage``): ``--storage URL``, ``--storage-file PATH``, ``$INAT_CNN_STORAGE``,
+``$INAT_CNN_STORAGE_FILE``, else the workspace's SQLite file. A URL without a
+password lets libpq take it from ``PGPASSFILE`` / ``~/.pgpass``.
+
+How outages are waited out: ``open_storage`` returns a ``ResilientStorage``, an
+Optuna ``RDBStorage`` whose pool pings connections before use and whose every
+call retries transient database errors with jittered exponential backoff for up to
+``retry_s`` seconds (logged once per outage), then raises
+``EnvironmentFault(what="storage")``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import os
+import re
 import secrets
+import threading
+import time
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote_plus
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+import sqlalchemy.exc
+import tenacity
+from optuna.storages import RDBStorage
+from sqlalchemy.engine import make_url
 
-from ..errors import Problem, UserError
+from ..errors import EnvironmentFault, Problem, UserError
 from ..spec import ValidatedSweep, validate_sweep_dict
 from ..workspace import Workspace
+from .recovery import on_stale_trial
 from .space import direction, local_support_problems
 
 optuna.logging.set_verbosity(logging.ERROR)
+_log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10
 GRACE_S = 30
 MAX_RETRY = 3
+RETRY_S = 300.0  # how long an outage is waited out before the agent stops (INAT_CNN_STORAGE_RETRY_S)
+STORAGE_ENV = "INAT_CNN_STORAGE"
+STORAGE_FILE_ENV = "INAT_CNN_STORAGE_FILE"
+RETRY_ENV = "INAT_CNN_STORAGE_RETRY_S"
+
+# Operational errors that no amount of waiting fixes: report them at once.
+_PERMANENT = ("authentication failed", "no password supplied", "does not exist", "permission denied",
+              "readonly database", "read-only", "malformed", "disk is full", "not a database", "no such table")
+
+
+# --- where the URL comes from, and how it is printed -------------------------------------------------
+
+def resolve_storage(storage: str | None = None, storage_file: str | os.PathLike[str] | None = None) -> str | None:
+    """The storage URL a command uses, or None for the workspace's SQLite file.
+
+    Order: ``--storage``, ``--storage-file``, ``$INAT_CNN_STORAGE``, ``$INAT_CNN_STORAGE_FILE``. A password
+    given with ``--storage`` works but is warned about: every user of the machine reads argv in ``ps``.
+    """
+    if storage and storage_file:
+        raise UserError("give the storage as --storage URL or --storage-file PATH, not both")
+    if storage:
+        url = _checked_url(storage.strip(), "--storage")
+        if make_url(url).password:
+            _log.warning("warning: the --storage URL carries a password, which every user of this machine can "
+                         "read in `ps` (and your shell keeps in its history): pass it in $%s or a file "
+                         "(--storage-file PATH, $%s), or leave it out of the URL and let ~/.pgpass "
+                         "(PGPASSFILE) supply it", STORAGE_ENV, STORAGE_FILE_ENV)
+        return url
+    if storage_file:
+        return _read_storage_file(Path(storage_file), "--storage-file")
+    if os.environ.get(STORAGE_ENV, "").strip():
+        return _checked_url(os.environ[STORAGE_ENV].strip(), f"${STORAGE_ENV}")
+    if os.environ.get(STORAGE_FILE_ENV, "").strip():
+        return _read_storage_file(Path(os.environ[STORAGE_FILE_ENV].strip()), f"${STORAGE_FILE_ENV}")
+    return None
 
 
 def storage_url(storage: str | None, workspace: Workspace) -> str:
+    """The URL to open: a resolved one, else the workspace's sweeps.db."""
     return storage or workspace.db_url
 
 
-def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S,
-                 must_exist: bool = False) -> RDBStorage:
-    """RDB storage with heartbeats: a trial whose agent died is failed and re-queued by the next agent."""
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
+def _read_storage_file(path: Path, origin: str) -> str:
+    """The first line of ``path`` that is neither blank nor a ``#`` comment."""
+    try:
+        lines = path.expanduser().read_text().splitlines()
+    except OSError as err:
+        raise UserError(f"{origin} {path}: cannot read the storage URL ({err.strerror or err})") from None
+    url = next((ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
+    if not url:
+        raise UserError(f"{origin} {path}: the file holds no storage URL (one line such as "
+                        "postgresql://USER:PASSWORD@HOST/DB)")
+    return _checked_url(url, f"{origin} {path}")
+
+
+def _checked_url(url: str, origin: str) -> str:
+    try:
+        make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise UserError(f"{origin}: not a database URL (expected e.g. sqlite:///PATH or "
+                        "postgresql://USER@HOST:PORT/DB; not shown here, as it may hold a password)") from None
+    return url
+
+
+def redact_url(url: str) -> str:
+    """A storage URL fit to print: its password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` without the URL's password (as written and percent-decoded)."""
+    try:
+        password = make_url(url).password
+    except sqlalchemy.exc.ArgumentError:
+        password = None
+    for secret in {str(password), quote_plus(str(password))} if password else ():
+        text = text.replace(secret, "***")
+    return text
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    """The driver's own error under Optuna's and SQLAlchemy's wrappers."""
+    while isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ is not None:
+        err = err.__cause__
+    return getattr(err, "orig", None) or err
+
+
+def describe(err: BaseException, url: str) -> str:
+    """One line naming what the database driver said, without the password."""
+    cause = _root_cause(err)
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return scrub(f"{type(cause).__name__}: {text}", url)
+
+
+def is_transient(err: BaseException) -> bool:
+    """A connection lost or refused (server restarting, network blip, SQLite busy): worth waiting for."""
+    while isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ is not None:
+        err = err.__cause__
+    if isinstance(err, sqlalchemy.exc.DBAPIError) and err.connection_invalidated:
+        return True
+    if not isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return False
+    text = str(getattr(err, "orig", err)).lower()
+    return not any(p in text for p in _PERMANENT)
+
+
+# --- opening a storage that waits out outages --------------------------------------------------------
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}  # a connection the server dropped is replaced, not used
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 60}
+    elif backend == "postgresql" and make_url(url).get_driver_name() in ("psycopg", "psycopg2"):  # libpq
+        # fail a connect within 10 s, and notice a peer that vanished mid-query (TCP keepalives)
+        kwargs["connect_args"] = {"connect_timeout": 10, "keepalives_idle": 30, "keepalives_interval": 10,
+                                  "keepalives_count": 3}
+    return kwargs
+
+
+def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S,
+                 must_exist: bool = False, retry_s: float | None = None) -> ResilientStorage:
+    """RDB storage with heartbeats (a dead agent's trial is failed and re-queued) that waits out outages.
+
+    An unreachable or misconfigured storage at this point is a UserError naming the redacted URL.
+    """
+    if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if must_exist and not os.path.exists(path):
             raise UserError(f"no sweeps database at {path}: create a sweep first (`inat-cnn sweep create FILE`), "
                             "or point --workspace / --storage at the one your sweep uses")
+    if retry_s is None:
+        retry_s = float(os.environ.get(RETRY_ENV) or RETRY_S)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_s, grace_period=grace_s,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+            return ResilientStorage(url, retry_s=retry_s, engine_kwargs=_engine_kwargs(url),
+                                    heartbeat_interval=heartbeat_s, grace_period=grace_s,
+                                    heartbeat_stale_trial_callback=on_stale_trial)  # exactly-once re-queue
+    except ImportError:
+        raise UserError(f"no database driver for {redact_url(url)}: install it with "
+                        "`pip install 'inat-cnn[postgres]'` (psycopg 3, which postgresql:// URLs use)") from None
     except Exception as err:  # noqa: BLE001 - any driver error is the user's URL or server
-        raise UserError(f"cannot open sweep storage {_redact(url)}: {type(err).__name__}: {err}") from None
+        hint = " (is the server running, and are the host and port right?)" if is_transient(err) else ""
+        raise UserError(f"cannot open sweep storage {redact_url(url)}{hint}: {describe(err, url)}") from None
 
 
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before printing it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+class ResilientStorage(RDBStorage):
+    """An RDBStorage whose calls wait out a storage outage, then raise ``EnvironmentFault(what="storage")``.
 
+    Heartbeats never raise (the thread must outlive an outage), and right after an outage ends no trial is
+    judged stale: its agent could not send heartbeats either, so give it a full grace period to resume.
+    """
+
+    def __init__(self, url: str, *, retry_s: float = RETRY_S, **kwargs: Any) -> None:
+        self.retry_s = retry_s
+        self._outage_lock = threading.Lock()
+        self._outage_since: float | None = None
+        self._recovered_at = float("-inf")
+        super().__init__(url, **kwargs)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, retried with backoff while the storage is unreachable."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(self.retry_s), retry=tenacity.retry_if_exception(is_transient),
+            wait=tenacity.wait_exponential(multiplier=0.5, max=10) + tenacity.wait_random(0, 0.5),  # jittered
+            before_sleep=self._note_outage, reraise=True)
+        try:
+            result = retrying(fn, *args, **kwargs)
+        except Exception as err:
+            if is_transient(err):
+                raise EnvironmentFault(
+                    f"sweep storage {redact_url(self.url)} unreachable for {self.retry_s:.0f} s "
+                    f"({describe(err, self.url)}); finished trials are kept: start the agent again once the "
+                    f"database is back (${RETRY_ENV} sets how long to wait)", what="storage") from None
+            raise
+        self._note_recovery()
+        return result
+
+    def _note_outage(self, state: tenacity.RetryCallState) -> None:
+        with self._outage_lock:
+            if self._outage_since is not None:
+                return
+            self._outage_since = time.monotonic()
+        err = state.outcome.exception() if state.outcome else None
+        _log.warning("sweep storage %s unreachable (%s); retrying for up to %.0f s", redact_url(self.url),
+                     describe(err, self.url) if err else "?", self.retry_s)
+
+    def _note_recovery(self) -> None:
+        if self._outage_since is None:
+            return
+        with self._outage_lock:
+            since, self._outage_since = self._outage_since, None
+            if since is None:
+                return
+            self._recovered_at = time.monotonic()
+        _log.warning("sweep storage %s reachable again after %.1f s", redact_url(self.url),
+                     self._recovered_at - since)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            self.call(RDBStorage.record_heartbeat, self, trial_id)
+        except EnvironmentFault as fault:  # the thread retries at its next beat; the main thread stops the agent
+            _log.warning("%s", fault)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = self.call(RDBStorage._get_stale_trial_ids, self, study_id)
+        hold = (self.grace_period or 2 * (self.heartbeat_interval or HEARTBEAT_S)) + (self.heartbeat_interval or 0)
+        if stale and time.monotonic() - self._recovered_at < hold:
+            return []  # heartbeats missed during our own outage prove nothing about their agents
+        return stale
+
+
+def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: ResilientStorage, *args: Any, **kwargs: Any) -> Any:
+        return self.call(method, self, *args, **kwargs)
+
+    return wrapper
+
+
+# Every call that opens its own session: claim (create_new_trial, set_trial_param), report and tell
+# (set_trial_intermediate_value, set_trial_state_values), attributes and reads, and the private ones Optuna's
+# _CachedStorage (which wraps any RDBStorage a study is given) calls instead of the public ones. Helpers that
+# take a caller's session are not retried: the caller's retry opens a fresh session.
+for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+              "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+              "get_study_system_attrs", "get_all_studies", "create_new_trial", "_create_new_trial", "set_trial_param",
+              "_set_trial_param", "get_trial_id_from_study_id_trial_number", "get_trial_param",
+              "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
+              "set_trial_system_attr", "get_trial", "get_all_trials", "_get_trials", "get_trial_user_attrs",
+              "get_trial_system_attrs", "get_best_trial", "_get_best_trial_id"):
+    setattr(ResilientStorage, _name, _retried(getattr(RDBStorage, _name)))
+
+
+# --- sweeps ------------------------------------------------------------------------------------------
 
 def new_sweep_id(validated: ValidatedSweep) -> str:
     stem = validated.spec.name or "sweep"

@@ -45,11 +45,13 @@ def load_local_sweep(sweep_id: str, *, storage: str | None = None,
     """Read the Optuna study named ``sweep_id`` into a SweepResult."""
     import optuna
 
+    from ..engine.storage import open_storage
+
     url = storage_url(storage, workspace)
     _check_sqlite_exists(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=sweep_id, storage=url)
+    try:  # open_storage: an unreachable server is a UserError, an outage later is waited out
+        study = optuna.load_study(study_name=sweep_id, storage=open_storage(url))
     except KeyError:
         raise UserError(_unknown_sweep_message(sweep_id, url)) from None
     attrs = study.user_attrs

@@ -59,7 +59,7 @@ def _shorten_to_one_epoch(ws, sweep):
 
 def _start_agent(ws, sweep, data, *extra):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(agent_command(sweep, data, ws, None, list(extra)), env=env,
+    return subprocess.Popen(agent_command(sweep, data, ws, list(extra)), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -52,7 +52,7 @@ def test_sweep_run_deals_gpus_round_robin(tmp_path):
     from inat_cnn.engine.launcher import agent_commands
     from inat_cnn.workspace import Workspace
 
-    cmds = agent_commands("s-1", tmp_path, Workspace(tmp_path), None, agents=3, extra=["--count", "2"],
+    cmds = agent_commands("s-1", tmp_path, Workspace(tmp_path), agents=3, extra=["--count", "2"],
                           gpus=["0", "1"])
     assert [c[c.index("--gpu") + 1] for c in cmds] == ["0", "1", "0"]
     assert all(c[c.index("--count") + 1] == "2" and c[3] == "agent" and c[4] == "s-1" for c in cmds)

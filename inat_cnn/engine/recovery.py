@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import socket
 from typing import Any
 
 import optuna
@@ -203,6 +205,21 @@ def dying(study: optuna.Study, heartbeat_s: float, grace_s: float) -> dict[int, 
         if t is None:
             continue
         grace = trial_grace(t, grace_s)
-        if age > min(2 * trial_heartbeat(t, heartbeat_s) + 1, grace):
+        if _agent_gone(t) or age > min(2 * trial_heartbeat(t, heartbeat_s) + 1, grace):
             out[number] = max(0.0, grace - age)
     return out
+
+
+def _agent_gone(t: FrozenTrial) -> bool:
+    """The trial's agent ran on this host and its process no longer exists (only ever used to wait longer:
+    a PID namespace we cannot see would make a live agent look gone)."""
+    agent = t.user_attrs.get("agent") or {}
+    if agent.get("host") != socket.gethostname() or not agent.get("pid"):
+        return False
+    try:
+        os.kill(int(agent["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -80,12 +80,25 @@ def open_run(*, config: dict[str, Any], wandb_dir: Path, project: str, group: st
     else:
         run = init_run(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
                        mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
+    if run.sweep_id:
+        show_defaults(run, config)
     run.define_metric("epoch")
     for key in LOGGED + EPOCH_STATS:
         # No summary= aggregate: it turns the summary into {"max": x} / {"last": x} dicts, which dashboards,
         # parallel coordinates and the sweep controller cannot read; pin_best_summary writes scalars instead.
         run.define_metric(key, step_metric="epoch")
     return run
+
+
+def show_defaults(run, config: dict[str, Any]) -> None:
+    """Sweep parameters sampled as None ("use the default") show the value the trial used.
+
+    wandb locks the keys a sweep set (later updates are ignored), so this updates them as the sweep.
+    """
+    filled = {k: v for k, v in redact_values(config).items()
+              if k in run.config and run.config.get(k) is None and v is not None}
+    if filled:
+        run.config.update_locked(filled, user="sweep", _allow_val_change=True)
 
 
 def run_dir(run) -> str:

@@ -49,6 +49,10 @@ def test_trial_writes_every_artefact_and_a_best_epoch_wandb_run(tiny_root, tmp_p
     assert summary["val_loss"] == pytest.approx(float(best["val_loss"]))  # the best epoch's row, not the min
     assert summary["best_epoch"] == metrics["best_epoch"]
     assert summary["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    # every logged metric summarises to a scalar (no {"last": x} / {"max": x} dicts for dashboards)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s", "images_per_s"):
+        assert isinstance(summary[key], (int, float)), (key, summary[key])
+    assert summary["lr"] == pytest.approx(float(history[-1]["lr"]))
     logged = [row for row in read_wandb_history(metrics["wandb_run_dir"]) if "epoch" in row]
     assert [row["epoch"] for row in logged] == [1, 2, 3]
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s", "images_per_s"} <= set(logged[0])

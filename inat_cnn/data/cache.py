@@ -242,6 +242,11 @@ def open_cache(folder: Path, built: bool = False, full_check: bool = False) -> C
     found = cache_problem(folder, full=full_check)
     if found:
         raise EnvironmentFault(f"decode cache {folder} is broken: {found}", what="cache")
+    return _map(folder, built)
+
+
+def _map(folder: Path, built: bool) -> CachedArrays:
+    """Memory-map a cache folder that passed ``cache_problem``."""
     meta = _read_meta(folder)
     size, n = meta["image_size"], len(meta["files"])
     return CachedArrays(
@@ -257,7 +262,7 @@ def open_cache(folder: Path, built: bool = False, full_check: bool = False) -> C
 
 def _move_aside(folder: Path, why: str, console) -> Path:
     """Rename a broken cache out of the way (kept for a look; the project made it, it may be deleted)."""
-    aside = folder.with_name(f"{folder.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    aside = folder.with_name(f"{folder.name}.broken-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}")
     try:
         os.rename(folder, aside)
     except OSError as err:
@@ -275,7 +280,7 @@ def load_or_build_cache(
     """The cache for this split and size: reused if complete and intact, else (re)built once under a file lock."""
     folder = cache_folder(cache_dir, manifest.split_id, image_size, resize)
     if is_complete(folder) and cache_problem(folder, full=full_check) is None:
-        return open_cache(folder, full_check=full_check)
+        return _map(folder, built=False)
     folder.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path(folder)))
     try:
@@ -287,7 +292,7 @@ def load_or_build_cache(
         if is_complete(folder):
             found = cache_problem(folder, full=full_check)
             if found is None:
-                return open_cache(folder, full_check=full_check)
+                return _map(folder, built=False)
             _move_aside(folder, found, console)
         for stale in folder.parent.glob(f"{folder.name}.tmp-*"):  # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)

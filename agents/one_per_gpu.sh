@@ -14,14 +14,14 @@ if [ -z "${GPUS:-}" ]; then
 fi
 [ -n "${GPUS// /}" ] || { echo "no GPU found: set GPUS=\"0 1\" or run inat-cnn agent directly" >&2; exit 2; }
 args=(--data "$DATA")
-[ -n "${STORAGE:-}" ] && args+=(--storage "$STORAGE")
+[ -n "${STORAGE:-}" ] && export INAT_CNN_STORAGE="$STORAGE"  # by environment: every user sees argv in ps
 [ -n "${WORKSPACE:-}" ] && args+=(--workspace "$WORKSPACE")
 [ -n "${COUNT:-}" ] && args+=(--count "$COUNT")
 pids=()
 for gpu in $GPUS; do
   for ((k = 0; k < AGENTS_PER_GPU; k++)); do
     cmd=(inat-cnn agent "$SWEEP" --gpu "$gpu" "${args[@]}")
-    if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"; continue; fi
+    if [ -n "${DRY_RUN:-}" ]; then echo "${STORAGE:+INAT_CNN_STORAGE=*** }${cmd[*]}"; continue; fi
     "${cmd[@]}" > "agent-gpu${gpu}-${k}.log" 2>&1 &
     pids+=($!)
   done

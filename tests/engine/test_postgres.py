@@ -4,6 +4,7 @@ import logging
 import re
 import os
 import subprocess
+import threading
 import sys
 import time
 import tomllib
@@ -195,8 +196,29 @@ def test_an_outage_longer_than_the_retry_budget_is_an_environment_fault(postgres
         with pytest.raises(EnvironmentFault) as fault:
             storage.get_all_studies()
         assert 2 <= time.monotonic() - started < 20
+        assert storage.record_heartbeat(1) is None  # the heartbeat thread logs and beats again later: never dies
     finally:
         postgres.start()
     assert fault.value.what == "storage" and "unreachable for 2 s" in str(fault.value)
     assert postgres.password not in str(fault.value) and f":{postgres.port}/" in str(fault.value)
     assert storage.get_all_studies() == []  # and it works again once the server is back
+
+
+def test_after_an_outage_no_trial_is_judged_stale_until_its_agent_could_beat_again(postgres, pg_db):
+    url = postgres.url(pg_db)
+    ours = open_storage(url, heartbeat_s=1, grace_s=2, retry_s=60)
+    study = optuna.create_study(study_name="s", storage=ours)
+    trial_id = study.ask()._trial_id
+    ours.record_heartbeat(trial_id)  # the last beat another agent sent before the server went away
+    study_id = study._study_id
+    postgres.stop()
+    waiting = threading.Thread(target=ours.get_all_studies)  # this agent meets the outage and waits it out
+    waiting.start()
+    time.sleep(3.5)  # longer than the grace period
+    postgres.start()
+    waiting.join(timeout=60)
+    fresh = open_storage(url, heartbeat_s=1, grace_s=2)  # saw no outage: judges by the clock alone
+    assert fresh._get_stale_trial_ids(study_id) == [trial_id]
+    assert ours._get_stale_trial_ids(study_id) == []  # the agent could not beat either: give it a grace period
+    time.sleep(3.2)  # grace + one heartbeat interval after the storage came back
+    assert ours._get_stale_trial_ids(study_id) == [trial_id]

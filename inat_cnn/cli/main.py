@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import SweepStop, UserError
+from ..errors import EnvironmentFault, SweepStop, UserError
 from . import (agent_cmd, data_cmd, demo_cmd, evaluate_cmd, export_cmd, model_cmd, report_cmd, sweep_cmd, train_cmd,
                viz_cmd, weights_cmd)
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as err:
         _err.print(f"[bold red]error:[/] {escape(str(err))}", markup=True)
         sys.exit(UserError.exit_code)
-    except SweepStop as err:
+    except (SweepStop, EnvironmentFault) as err:  # e.g. the sweep storage unreachable past its retry budget
         _err.print(f"[bold red]stopped:[/] {escape(str(err))}", markup=True)
         sys.exit(SweepStop.exit_code)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator, model_validator
 
-from .wandb_schema import DEPRECATED, NAME_PATTERN, NESTED, owners_of, parameter_shapes
+from .wandb_schema import DEPRECATED, NAME_PATTERN, NESTED, Shape, owners_of, parameter_shapes
 from .wandb_types import KeyProblem, Number, Strict
 
 SHAPES = parameter_shapes()
@@ -86,8 +86,9 @@ class ParameterSpec(Strict):
         given = self.model_fields_set - {"distribution"}
         implicit = "" if self.distribution else f" (what {_IMPLICIT.get(self.shape, 'min/max')} without a " \
                                                  "distribution means)"
-        for key in sorted(given - set(shape.keys), key=PARAM_KEYS.index):
-            owners = owners_of(key)
+        foreign = sorted(given - set(shape.keys), key=PARAM_KEYS.index)
+        if foreign:
+            key, owners = foreign[0], owners_of(foreign[0])
             where = f"; `{key}` goes with {', '.join(owners)}" if owners else ""
             raise KeyProblem(key, f"`{key}` is not a key of {self.shape}{implicit}, which takes "
                                   f"{_listed(shape.keys)}{where}")
@@ -95,9 +96,9 @@ class ParameterSpec(Strict):
             raise KeyProblem("distribution", f"distribution {self.shape} is deprecated and refused by W&B (its "
                                              f"min/max are base-e exponents): use {DEPRECATED[self.shape]} "
                                              "with the limit values themselves")
-        missing = [k for k in shape.required if k not in given]
+        missing = sorted((k for k in shape.required if k not in given), key=PARAM_KEYS.index)
         if missing:
-            raise ValueError(f"distribution {self.shape} needs {' and '.join(sorted(missing, key=PARAM_KEYS.index))}")
+            raise ValueError(f"distribution {self.shape} needs {' and '.join(missing)}")
         self._check_bounds(shape)
         if self.values is not None and not self.values:
             raise ValueError("`values` is empty")
@@ -106,7 +107,7 @@ class ParameterSpec(Strict):
         self._check_probabilities()
         return self
 
-    def _check_bounds(self, shape: Any) -> None:
+    def _check_bounds(self, shape: Shape) -> None:
         if self.min is not None and self.max is not None and self.min >= self.max:
             raise ValueError(f"min ({self.min}) must be less than max ({self.max})")
         if any(not isinstance(getattr(self, k), int) for k in shape.integer):

@@ -1,7 +1,6 @@
 """W&B spec → Optuna space, sampler and pruner: built from plain dicts."""
 
 import optuna
-import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from inat_cnn.engine.space import (decode_choice, encode_choice, local_support_problems, make_pruner, make_sampler,

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Datasets: synthesize, inspect, build the decode cache.", no_args_is_help=True)
+from .fetch_cmd import fetch
+
+app = typer.Typer(help="Datasets: fetch iNaturalist-12K, synthesize, inspect, build the decode cache.",
+                  no_args_is_help=True)
+app.command("fetch")(fetch)
 
 _RESIZE_HELP = "How images become squares: squash (stretch, as CS6910 work did) or center_crop."
 _VAL_HELP = "Fraction of train/ held out as the class-balanced validation split."

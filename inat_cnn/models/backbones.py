@@ -62,8 +62,9 @@ def keras_cache_dir() -> Path:
     return Path(home).expanduser() / "models"
 
 
-def load_backbone(name: str, weights: str, image_size: int):
-    """Build a backbone with ``imagenet`` (Keras' cache), ``none`` or a local weights file; clear errors."""
+def load_backbone(name: str, weights: str, image_size: int, mirror: str | None = None):
+    """Build a backbone with ``imagenet`` (Keras' cache, filled from ``mirror`` or $INAT_CNN_WEIGHTS_MIRROR
+    first when set), ``none`` or a local weights file; clear errors."""
     spec = get_spec(name)
     if image_size < spec.min_size:
         raise UserError(f"image_size {image_size} is below the smallest input {name} accepts ({spec.min_size})")
@@ -77,8 +78,13 @@ def load_backbone(name: str, weights: str, image_size: int):
             return spec.build(str(path), image_size)
         except Exception as err:  # a wrong file is the user's input, not our bug
             raise UserError(f"cannot load weights file {weights} into {name}: {err}") from None
+    from ..fetch.mirror import keras_weights_mirror, mirror_from_env
+
     try:
-        return spec.build("imagenet", image_size)
+        with keras_weights_mirror(mirror or mirror_from_env()):
+            return spec.build("imagenet", image_size)
+    except UserError:
+        raise
     except Exception as err:
         match = re.search(r"URL fetch failure on (\S+):\s", str(err))
         if not match:
@@ -87,5 +93,6 @@ def load_backbone(name: str, weights: str, image_size: int):
         raise UserError(
             f"cannot download the ImageNet weights of {name} ({err}). On a machine without internet, place "
             f"{file_name} in {keras_cache_dir()} (download it from {match.group(1)}, or run "
-            f"`inat-cnn weights fetch {name}` where internet exists and copy the folder), or use weights: none "
+            f"`inat-cnn weights fetch {name}` where internet exists and copy the folder), or point "
+            "INAT_CNN_WEIGHTS_MIRROR at a folder or URL holding it, or use weights: none "
             "or a weights file path.") from None

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SWEEPS = Path(__file__).parents[2] / "sweeps"
 
 
@@ -56,3 +58,66 @@ def test_sweep_run_deals_gpus_round_robin(tmp_path):
                           gpus=["0", "1"])
     assert [c[c.index("--gpu") + 1] for c in cmds] == ["0", "1", "0"]
     assert all(c[c.index("--count") + 1] == "2" and c[3] == "agent" and c[4] == "s-1" for c in cmds)
+
+
+def _fake(seconds="0.1"):
+    return {"INAT_CNN_FAKE_TRIAL_S": seconds}
+
+
+def _one_point_sweep(tmp_path, values="[0.1]"):
+    spec = tmp_path / "g.yaml"
+    spec.write_text("name: g\nmethod: grid\nparameters:\n  model: {value: scratch}\n  image_size: {value: 16}\n"
+                    f"  dropout: {{values: {values}}}\n")
+    return spec
+
+
+@pytest.mark.slow
+def test_the_sweeps_dataset_is_stated_shown_and_enforced(tmp_path, tiny_data):
+    import shutil
+
+    ws = tmp_path / "ws"
+    spec = _one_point_sweep(tmp_path, "[0.1, 0.2]")
+    sweep_id = inat("sweep", "create", spec, "--data", tiny_data, "--workspace", ws).stdout.strip().splitlines()[-1]
+    status = inat("sweep", "status", sweep_id, "--workspace", ws)
+    assert f"dataset: {tiny_data.resolve()}" in status.stdout.replace("\n", "")
+    other = shutil.copytree(tiny_data, tmp_path / "other")
+    next((other / "train").iterdir()).joinpath("extra.jpg").write_bytes(
+        next((other / "train").rglob("*.jpg")).read_bytes())
+    refused = inat("agent", sweep_id, "--data", other, "--workspace", ws, env=_fake())
+    assert refused.returncode == 2 and "is not the dataset of sweep" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    same = shutil.copytree(tiny_data, tmp_path / "mounted-elsewhere")  # same files, other path: accepted
+    ran = inat("agent", sweep_id, "--data", same, "--workspace", ws, "--count", "1", env=_fake())
+    assert ran.returncode == 0 and "holds the sweep's dataset" in ran.stdout and "1 finished" in ran.stdout
+    # a sweep created without --data adopts the first agent's, and says so
+    bare = inat("sweep", "create", spec, "--workspace", ws).stdout.strip().splitlines()[-1]
+    adopted = inat("agent", bare, "--data", tiny_data, "--workspace", ws, "--count", "1", env=_fake())
+    assert adopted.returncode == 0 and "adopting --data" in adopted.stdout
+    assert inat("agent", bare, "--data", other, "--workspace", ws, env=_fake()).returncode == 2
+
+
+@pytest.mark.slow
+def test_requeue_queues_each_failed_point_once(tmp_path, tiny_data):
+    ws = tmp_path / "ws"
+    # 5 valid-padded blocks cannot fit 16 px: every point fails on its own (a configuration failure)
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: bad\nmethod: grid\nparameters:\n  model: {value: scratch}\n  image_size: {value: 16}\n"
+                    "  padding: {value: valid}\n  conv_blocks: {value: 5}\n  epochs: {value: 1}\n"
+                    "  dense_units: {values: [4, 8]}\n")
+    sweep_id = inat("sweep", "create", spec, "--data", tiny_data, "--workspace", ws).stdout.strip().splitlines()[-1]
+    failed = inat("agent", sweep_id, "--data", tiny_data, "--workspace", ws)
+    assert "0 finished" in failed.stdout and "2 failed" in failed.stdout, failed.stdout + failed.stderr
+    vague = inat("sweep", "requeue", sweep_id, "--workspace", ws)
+    assert vague.returncode == 2 and "2 × " in vague.stderr and "too small" in vague.stderr
+    assert "nothing to re-queue" in inat("sweep", "requeue", sweep_id, "--reason", "NaN", "--workspace", ws).stdout
+    first = inat("sweep", "requeue", sweep_id, "--reason", "TOO SMALL", "--workspace", ws)
+    assert first.returncode == 0 and "2 point(s) queued again" in first.stdout, first.stderr
+    again = inat("sweep", "requeue", sweep_id, "--all", "--workspace", ws)
+    assert "nothing to re-queue" in again.stdout  # idempotent: the points are queued already
+    # the re-queued points run (the sleep hook stands in for a fixed configuration) and finish the grid
+    done = inat("agent", sweep_id, "--data", tiny_data, "--workspace", ws, env=_fake())
+    assert done.returncode == 0 and "2 finished" in done.stdout, done.stdout + done.stderr
+    import optuna
+
+    trials = optuna.load_study(study_name=sweep_id, storage=f"sqlite:///{ws}/sweeps.db").get_trials()
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]

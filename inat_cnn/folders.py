@@ -55,7 +55,10 @@ def read_marker(folder: Path, marker: str, kind: str) -> dict | None:
         record = json.loads((folder / marker).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("kind") != kind or not isinstance(record.get("files"), list):
+    if not isinstance(record, dict) or record.get("kind") != kind:
+        return None
+    files = record.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         return None
     return record
 
@@ -111,18 +114,26 @@ def check_not_protected(out: Path, protected: list[tuple[Path, str]]) -> None:
         raise _refusal(out, reason)
 
 
+def check_target(out: Path, what: str, protected: list[tuple[Path, str]]) -> None:
+    """Before anything is written to ``out``: not a file, not a link, not a protected path."""
+    if out.is_symlink():
+        raise UserError(f"{out} is a symbolic link: pass the real folder to write the {what} to")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file: pass a folder path for the {what}")
+    check_not_protected(out, protected)
+
+
 def check_replaceable(out: Path, marker: str, kind: str, what: str, protected: list[tuple[Path, str]]) -> None:
     """UserError (naming ``out`` and why) unless ``out`` is a folder this project wrote as ``kind``, alone."""
-    if out.is_symlink():
-        raise UserError(f"{out} is a symbolic link: --force replaces only a real folder holding {what}")
-    check_not_protected(out, protected)
+    check_target(out, what, protected)
     record = read_marker(out, marker, kind)
     if record is None:
         raise _refusal(out, f"it holds no {what} of this project (no valid {marker} marker in it)")
     foreign = foreign_entries(out, marker, record["files"])
     if foreign:
         more = f" and {len(foreign) - _SHOWN} more" if len(foreign) > _SHOWN else ""
-        raise _refusal(out, f"it holds files that are not part of the earlier {what}: {', '.join(foreign[:_SHOWN])}{more}")
+        shown = ", ".join(foreign[:_SHOWN])
+        raise _refusal(out, f"it holds files that are not part of the earlier {what}: {shown}{more}")
 
 
 def remove_written(folder: Path, marker: str, kind: str) -> list[str]:
@@ -130,10 +141,11 @@ def remove_written(folder: Path, marker: str, kind: str) -> list[str]:
     record = read_marker(folder, marker, kind)
     if record is None:
         return [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    inside = folder.resolve()
     for rel in record["files"]:
         path = folder / rel
-        if path.resolve().is_relative_to(folder.resolve()) and (path.is_file() or path.is_symlink()):
-            path.unlink()
+        if path.parent.resolve().is_relative_to(inside) and (path.is_file() or path.is_symlink()):
+            path.unlink()  # the entry itself: a link is removed, never what it points to
     (folder / marker).unlink(missing_ok=True)
     for dirpath, _, _ in sorted(os.walk(folder, topdown=False), key=lambda w: -len(Path(w[0]).parts)):
         try:

@@ -54,7 +54,8 @@ def _scan(root, expect_fingerprint: str | None, cache_dir: Path) -> ScannedDatas
     try:
         scanned = scan_dataset(root)
     except (OSError, UserError) as err:
-        raise EnvironmentFault(f"dataset root {root} could not be read ({err}); it holds {sweep}", what="data") from None
+        raise EnvironmentFault(f"dataset root {root} could not be read ({err}); it holds {sweep}",
+                               what="data") from None
     if scanned.fingerprint != expect_fingerprint:
         raise EnvironmentFault(f"dataset root {root} changed since the sweep's split manifest: fingerprint now "
                                f"{scanned.fingerprint}, the sweep's {expect_fingerprint}"

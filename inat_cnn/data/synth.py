@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import UserError
-from ..folders import (check_not_protected, check_replaceable, discard_staging, protected_paths,
+from ..folders import (check_replaceable, check_target, discard_staging, protected_paths,
                        publish_folder, staging_folder, write_marker)
 
 INAT_CLASSES = ["Amphibia", "Animalia", "Arachnida", "Aves", "Fungi",
@@ -123,9 +123,7 @@ def synthesize(
     if not 8 <= min_side <= max_side:
         raise UserError(f"need 8 <= min_side <= max_side, got min_side={min_side}, max_side={max_side}")
     out = out.absolute()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: is a file; choose a new folder for the synthetic dataset")
-    check_not_protected(out, protected_paths())
+    check_target(out, "synthetic dataset", protected_paths())
     if out.is_dir() and any(out.iterdir()):  # only an earlier synthetic dataset, alone, may be replaced
         check_replaceable(out, MARKER, _KIND, "synthetic dataset", protected_paths())
     staging = staging_folder(out)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from ..folders import (check_not_protected, check_replaceable, discard_staging, protected_paths, publish_folder,
+from ..folders import (check_replaceable, check_target, discard_staging, protected_paths, publish_folder,
                        staging_folder, write_marker)
 from .model_card import EnsembleSummary, render_model_card
 from .records import SweepResult, TrialRecord
@@ -49,9 +49,7 @@ def check_destination(out: Path, force: bool, result: SweepResult | None = None,
     """Refuse, before any work is done: a file; a non-empty folder without ``force``; with ``force``,
     anything but an earlier export of this project (see :func:`inat_cnn.folders.check_replaceable`)."""
     out = Path(out).expanduser().absolute()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file: pass a folder path for the export")
-    check_not_protected(out, _protected(result, workspace))
+    check_target(out, "export", _protected(result, workspace))
     if out.is_dir() and any(out.iterdir()):
         if not force:
             raise UserError(f"--out {out} is not empty: pass --force to replace an earlier export there (it is "

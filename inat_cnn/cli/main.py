@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import EnvironmentFault, SweepStop, UserError
-from . import (agent_cmd, data_cmd, demo_cmd, evaluate_cmd, export_cmd, model_cmd, report_cmd, sweep_cmd, train_cmd,
-               viz_cmd, weights_cmd)
+from . import (agent_cmd, data_cmd, demo_cmd, evaluate_cmd, export_cmd, model_cmd, quiet, report_cmd, sweep_cmd,
+               train_cmd, viz_cmd, weights_cmd)
 
 app = typer.Typer(
     name="inat-cnn",
@@ -35,8 +35,20 @@ evaluate_cmd.register(app)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", envvar=quiet.VERBOSE_ENV,
+                                       help="Show the frameworks' start-up logs (TensorFlow, CUDA, absl).")) -> None:
+    """W&B sweep-driven hyperparameter search for image CNNs (iNaturalist-12K)."""
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: clear one-paragraph errors, never a traceback for bad input."""
+    """Console-script entry point: clear one-paragraph errors, never a traceback for bad input.
+
+    Called without ``argv`` (the ``inat-cnn`` script, ``python -m inat_cnn``) it is the process's entry
+    point and first quiets the frameworks' start-up noise (see ``quiet``); in-process callers keep their
+    streams."""
+    if argv is None:
+        quiet.settle(sys.argv[1:])
     try:
         app(args=argv, prog_name="inat-cnn")
     except UserError as err:

@@ -77,7 +77,7 @@ def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, 
     ws = Workspace(tmp_path / "ws").ensure()
     params_file = tmp_path / "params.yaml"
     sampled = {k: v["values"][0] if "values" in v else v["value"] for k, v in SPEC["parameters"].items()}
-    sampled |= {"batch_norm": False, "image_size": 16, "fine_tune_learning_rate": None}  # None: the default
+    sampled |= {"batch_norm": False, "image_size": 16, "dense_units": None}  # None: the default
     params_file.write_text(yaml.safe_dump({k: {"value": v} for k, v in sampled.items()}))
     server_sweep = {**SPEC, "metric": {"name": "val_loss", "goal": "minimize"}}
     monkeypatch.setattr(wandb, "Api", lambda: _ServerApi(server_sweep))
@@ -100,7 +100,7 @@ def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, 
     metrics = json.loads((trial_dir / "metrics.json").read_text())
     config = yaml.safe_load((trial_dir / "config.yaml").read_text())
     assert metrics["state"] == "finished" and config["filters"] == 4 and config["image_size"] == 16
-    assert config["batch_norm"] is False
+    assert config["batch_norm"] is False and config["dense_units"] == 512
     # the sweep's own metric picks the best epoch, not the val_accuracy fallback
     assert (metrics["metric"], metrics["goal"]) == ("val_loss", "minimize")
     summary = read_wandb_run(metrics["wandb_run_dir"])["summary"]

@@ -78,6 +78,7 @@ def crafted(tmp_path_factory) -> dict[str, Path]:
     data = good.read_bytes()
     (root / "truncated.keras").write_bytes(data[: len(data) // 2])
     files["truncated"] = root / "truncated.keras"
+    assert keras.saving.load_model(good).output_shape == (None, 3)  # the craft, not the base model, breaks them
     return files
 
 
@@ -100,14 +101,7 @@ def _run(argv) -> int:
     return 0
 
 
-def test_the_crafted_files_are_refused_by_keras_itself(crafted):
-    """Sanity of the fixtures: the good model loads, and Keras (safe mode) refuses every crafted file."""
-    assert load_model(crafted["bad_json"].with_name("good.keras")).output_shape == (None, 3)
-    for name, path in crafted.items():
-        with pytest.raises(Exception):  # noqa: B017 - any refusal: the point is that none loads
-            keras.saving.load_model(path, safe_mode=True)
-
-
+@pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize("command", ["evaluate", "filters", "guided-backprop", "predictions"])
 def test_every_command_gives_exit_2_and_one_paragraph(command, crafted, inputs, tmp_path, capsys):
     data, image = inputs
@@ -118,12 +112,10 @@ def test_every_command_gives_exit_2_and_one_paragraph(command, crafted, inputs, 
                 "predictions": ["viz", "predictions", path, "--data", data, "--out", tmp_path / "p.png"]}[command]
         code = _run(argv)
         text = capsys.readouterr()
-        errors = [line for line in text.err.splitlines() if line.startswith("error:")]
         assert code == 2, (name, text.err[-2000:])
         assert "Traceback" not in text.err + text.out, name
-        assert len(errors) == 1 and path.name in errors[0], (name, text.err)
-        if name != "truncated":  # the zip check refuses it before Keras is asked
-            assert errors[0].endswith("or train it again."), (name, errors[0])  # the whole message: one line
+        lines = text.err.strip().splitlines()  # Python warnings are pytest's here: stderr is ours alone
+        assert len(lines) == 1 and lines[0].startswith("error: ") and path.name in lines[0], (name, text.err)
         assert not list(tmp_path.glob("*.png")), name
 
 

@@ -44,7 +44,8 @@ CASES = {
 }
 TRAINED = ("scratch_smoothing", "finetune_caffe")  # through run_trial; the others are only built (time)
 
-# Runs first in the child: any import of inat_cnn fails (the editable install's own finder included).
+# Runs first in the child: any import of inat_cnn fails. `-I` and a cwd outside the repository are not enough:
+# the editable install's .pth puts its own finder on sys.meta_path, so the guard goes in front of it.
 _ISOLATE = '''
 import importlib.abc, sys
 
@@ -90,7 +91,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
         (root / name).mkdir()
         folders[name] = save_model(model, root / name / "model.keras").parent
     (root / "ensemble").mkdir()
-    save_ensemble([folders["scratch_smoothing"] / "model.keras", folders["finetune_tf"] / "model.keras"],
+    save_ensemble([folders["scratch_smoothing"] / "model.keras", folders["finetune_caffe"] / "model.keras"],
                   root / "ensemble" / "model.keras")
     folders["ensemble"] = root / "ensemble"
     np.save(root / "images.npy", splits.x_test)  # uint8, raw 0..255
@@ -165,19 +166,6 @@ def test_every_saved_model_loads_in_plain_keras_and_predicts_as_evaluate(trained
         plain = np.load(folder / "plain_probs.npy")
         assert plain.shape == (len(x), 3), name
         np.testing.assert_allclose(plain, expected, rtol=1e-5, atol=1e-6, err_msg=name)
-
-
-@pytest.mark.slow
-def test_the_child_really_cannot_import_inat_cnn(tmp_path):
-    """-I and a foreign cwd are not enough (the install's own finder still imports inat_cnn); the guard is."""
-    probe = "import inat_cnn; print('imported')"
-    plain = subprocess.run([sys.executable, "-I", "-c", probe], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=120)
-    assert plain.returncode == 0 and plain.stdout.strip() == "imported", plain.stderr
-    blocked = subprocess.run([sys.executable, "-I", "-c", _ISOLATE + probe], cwd=tmp_path, capture_output=True,
-                             text=True, timeout=120)
-    assert blocked.returncode != 0 and "isolation failed" not in blocked.stderr + blocked.stdout
-    assert "imported" not in blocked.stdout
 
 
 def test_nothing_in_the_project_registers_a_keras_class():

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from os_packages import apt_install
 
 USER = "inat"
 SUPERUSER = "pgadmin"
@@ -34,26 +35,6 @@ def find_bin_dir() -> Path | None:
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                       key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
     return Path(versions[-1]).parent if versions else None
-
-
-def install_postgres() -> str | None:
-    """apt-get install postgresql when we are root and apt-get exists; the reason when we cannot."""
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available to install postgresql"
-    if os.geteuid() != 0:
-        return "not root: cannot apt-get install postgresql"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"]
-    try:
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=300)
-            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"apt-get install postgresql failed: {err}"
-    if done.returncode != 0:
-        return f"apt-get install postgresql failed: {done.stderr.strip()[-300:]}"
-    return None
 
 
 def _free_port() -> int:
@@ -139,7 +120,7 @@ def postgres():
     """A running PostgreSQL server with user ``inat`` WITH PASSWORD (random); installed when missing."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
-        reason = install_postgres()
+        reason = apt_install("postgresql", "--no-install-recommends")
         bin_dir = find_bin_dir()
         if bin_dir is None:
             pytest.skip(f"PostgreSQL server unavailable: {reason or 'initdb not found after install'}")

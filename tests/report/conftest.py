@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from os_packages import apt_install
 
 _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
           "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -15,32 +15,12 @@ _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no
           "--enable-unsafe-swiftshader"]  # software WebGL for parcoords, without a console warning
 
 
-def _install_chromium() -> str | None:
-    """apt-get install chromium (Debian) when we are root and apt-get exists; the reason when we cannot."""
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available to install chromium"
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        return "not root: cannot apt-get install chromium"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "chromium"]  # its recommends bring fonts-liberation
-    try:
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=300)
-            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"apt-get install chromium failed: {err}"
-    if done.returncode != 0:
-        return f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Path of a chromium binary; installs Debian's chromium, skips (saying why) only when that is impossible."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        reason = _install_chromium()
+        reason = apt_install("chromium")  # its recommends bring fonts-liberation
         found = shutil.which("chromium") or shutil.which("chromium-browser")
         if found is None:
             pytest.skip(f"headless Chromium unavailable: {reason or 'chromium not on PATH after install'}")

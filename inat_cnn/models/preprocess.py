@@ -31,16 +31,17 @@ def preprocessing_layers(mode: str) -> list:
     import keras
 
     layers = keras.layers
+    f32 = {"dtype": "float32"}  # exact under a mixed policy too: the backbone casts the result itself
     if mode == "tf":
-        return [layers.Rescaling(1.0 / 127.5, offset=-1.0, name=PREFIX)]
+        return [layers.Rescaling(1.0 / 127.5, offset=-1.0, name=PREFIX, **f32)]
     if mode == "torch":
-        return [layers.Rescaling(1.0 / 255.0, name=f"{PREFIX}_scale"),
+        return [layers.Rescaling(1.0 / 255.0, name=f"{PREFIX}_scale", **f32),
                 layers.Normalization(mean=list(IMAGENET_MEAN_RGB), variance=[s * s for s in IMAGENET_STD_RGB],
-                                     name=PREFIX)]
+                                     name=PREFIX, **f32)]
     if mode == "caffe":
         return [layers.Dense(3, kernel_initializer=keras.initializers.Constant([list(r) for r in BGR_KERNEL]),
                              bias_initializer=keras.initializers.Constant([-m for m in CAFFE_MEAN_BGR]),
-                             trainable=False, name=PREFIX)]
+                             trainable=False, name=PREFIX, **f32)]
     if mode == "none":
         return []
     raise ValueError(f"unknown preprocess mode {mode!r}; expected one of {MODES}")

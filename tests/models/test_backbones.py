@@ -51,10 +51,15 @@ def test_preprocessing_layers_equal_keras_preprocess_input(backbone):
     module = getattr(keras.applications, _APPLICATION_MODULES[spec.builder])
     x = np.random.default_rng(1).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
     x[0, 0, :2] = [[0, 0, 0], [255, 255, 255]]
-    inputs = keras.Input((5, 5, 3))
-    model = keras.Model(inputs, apply_preprocessing(inputs, spec.preprocess))
-    ours = model.predict(x, verbose=0)
-    np.testing.assert_allclose(ours, module.preprocess_input(x.copy()), rtol=1e-6, atol=2e-6)
+    for policy in ("mixed_bfloat16", "float32"):  # the GPU policy too: preprocessing stays float32
+        keras.config.set_dtype_policy(policy)
+        try:
+            inputs = keras.Input((5, 5, 3))
+            model = keras.Model(inputs, apply_preprocessing(inputs, spec.preprocess))
+            ours = np.asarray(model.predict(x, verbose=0), "float32")
+        finally:
+            keras.config.set_dtype_policy("float32")
+        np.testing.assert_allclose(ours, module.preprocess_input(x.copy()), rtol=1e-6, atol=2e-6, err_msg=policy)
     names = [layer.name for layer in model.layers[1:]]
     assert names[-1:] == ([] if spec.preprocess == "none" else ["preprocess"]) and not model.trainable_weights
 

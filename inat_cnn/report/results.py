@@ -129,12 +129,9 @@ def _unknown_sweep_message(sweep_id: str, url: str) -> str:
 
 def _redact_url(url: str) -> str:
     """A storage URL without its password (PostgreSQL URLs carry one)."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    from ..engine.storage import redact_url
+
+    return redact_url(url)
 
 
 def _elapsed(start: dt.datetime | None, end: dt.datetime | None) -> float | None:

@@ -80,7 +80,7 @@ def open_run(*, config: dict[str, Any], wandb_dir: Path, project: str, group: st
     else:
         run = init_run(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
                        mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
-    if run.sweep_id:
+    if run.sweep_id:  # the sweep's keys are locked: show what a None ("the default") became
         show_defaults(run, config)
     run.define_metric("epoch")
     for key in LOGGED + EPOCH_STATS:

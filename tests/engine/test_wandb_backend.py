@@ -103,7 +103,9 @@ def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, 
     assert config["batch_norm"] is False and config["dense_units"] == 512
     # the sweep's own metric picks the best epoch, not the val_accuracy fallback
     assert (metrics["metric"], metrics["goal"]) == ("val_loss", "minimize")
-    summary = read_wandb_run(metrics["wandb_run_dir"])["summary"]
+    recorded = read_wandb_run(metrics["wandb_run_dir"])
+    summary = recorded["summary"]
+    assert recorded["config"]["dense_units"] == 512 and recorded["config"]["batch_norm"] is False
     assert summary["best_epoch"] == 1 and isinstance(summary["val_loss"], float)
     assert all(isinstance(summary[k], (int, float)) for k in ("lr", "epoch_time_s", "images_per_s"))
     # a W&B sweep's trial lives only in W&B: its best model goes up as a "model" artifact for `export best`

@@ -30,7 +30,12 @@ def fetch(
 
     from ..fetch import fetch_dataset
 
-    done = fetch_dataset(url, dest, sha256)
+    from ..errors import UserError
+
+    try:
+        done = fetch_dataset(url, dest, sha256)
+    except PermissionError as err:
+        raise UserError(f"cannot write in {dest}: {err.strerror} ({err.filename}); pick another --dest") from None
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if done.fresh:
         err.print(f"archive {_shown(done.archive)} sha256 {done.sha256} (pin it with --sha256); "

@@ -39,7 +39,7 @@ _PARTIAL_WAIT_S = 0.2  # a line without its newline is forwarded after this long
 
 def verbose_requested(argv: list[str]) -> bool:
     """``-v``/``--verbose`` among the root options (before the command), or INAT_CNN_VERBOSE set."""
-    if os.environ.get(VERBOSE_ENV, "") not in ("", "0"):
+    if os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on", "y", "t"):  # as click reads it
         return True
     for token in argv:
         if token in ("-v", "--verbose"):

@@ -79,6 +79,8 @@ def fetch_dataset(url: str = DEFAULT_URL, dest: Path = Path("."), sha256: str | 
                   progress: bool = True, limits: Limits = Limits()) -> Fetched:
     """Download (or reuse) the archive, verify it, extract it once; see the module docstring."""
     dest = Path(dest).expanduser().absolute()
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"--dest {dest} is a file, not a folder")
     known_size, known_sha = KNOWN.get(url, (None, None))
     pinned = sha256 or known_sha
     if pinned and hash_kind(pinned) != "sha256":

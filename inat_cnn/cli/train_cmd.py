@@ -60,7 +60,7 @@ def train(
     data: Path = typer.Option(..., "--data", envvar="INAT_CNN_DATA",
                               help="Dataset root (train/ and val/ class folders); default $INAT_CNN_DATA"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of trial parameters"),
-    sets: Optional[list[str]] = typer.Option(None, "--set", help="key=value (YAML value); repeatable"),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="key=value (a YAML or Python literal value); repeatable"),
     out: Optional[Path] = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...)"),
     workspace: Optional[Path] = typer.Option(None, "--workspace",
                                              help="Workspace (default INAT_CNN_HOME or ./inat_runs)"),
@@ -69,13 +69,15 @@ def train(
 ) -> None:
     """Run one trial: fit, keep the best epoch, test it, log to wandb, write the trial folder.
 
-    Extra arguments are trial parameters in any form a `wandb agent` macro writes: --key=value
-    (${args}), key=value, --key value, --flag, one JSON object (${args_json}) or a .json file;
-    a None value means the default. Under an agent, the run's sampled parameters
-    (WANDB_SWEEP_PARAM_PATH) fill in what argv leaves out (a false flag). --set wins over them,
-    they win over --config. Under a sweep, pass the sweep's metric with --metric so the summary
-    holds its best epoch. SIGTERM/SIGINT (how the agent stops a run) end training after the
-    current batch: the best epoch is kept and tested, the run closes as stopped, exit 0.
+    Extra arguments are trial parameters, in every form a `wandb agent` macro
+    writes: --key=value, key=value, --key value, --flag, one JSON object or a
+    .json file; None means the default. Under an agent, the run's sampled
+    parameters (WANDB_SWEEP_PARAM_PATH) fill in what argv leaves out (a false
+    flag). --set wins over them, they win over --config. Under a sweep, pass
+    the sweep's metric with --metric so the summary holds its best epoch.
+
+    SIGTERM/SIGINT (how the agent stops a run) end training after the current
+    batch: the best epoch is kept and tested, the run closes as stopped, exit 0.
     """
     from ..training.stop import StopRequest
 

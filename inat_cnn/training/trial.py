@@ -207,7 +207,8 @@ def _after_training(live: _Live, out_dir: Path, splits, config, state: dict, gpu
     if not (out_dir / "model.keras").is_file():  # stopped before the first whole epoch: nothing to test
         return
     best = None
-    if _stopping(stop) and not _quick_to_test(live.monitor, splits):
+    # a test_accuracy sweep's result is the test score itself: always measured
+    if _stopping(stop) and state["metric"] != "test_accuracy" and not _quick_to_test(live.monitor, splits):
         state["test_skipped"] = f"stopped by {stop.signal_name}; testing {len(splits.y_test)} images would be slow"
     else:
         best = _evaluate_best(out_dir, splits, config, state, gpu)

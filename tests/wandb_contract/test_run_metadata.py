@@ -40,6 +40,7 @@ def test_a_secret_on_argv_is_not_in_the_wandb_run(tmp_path, monkeypatch, argv):
     assert not leaked and not [p for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
     [environment] = [r["environment"] for r in read_wandb_records(run_dir)
                      if r.get("type") == "environment" and "args" in r["environment"]]
-    assert environment["args"][:3] == argv[1:4] and "postgresql://user:***@db/optuna" in " ".join(environment["args"])
+    assert environment["args"][:3] == argv[1:4]
+    assert "postgresql://user:***@db/optuna" in " ".join(environment["args"])
     recorded = read_wandb_run(run_dir)
     assert recorded["config"]["weights"] == "https://u:***@h/w.h5" and recorded["config"]["epochs"] == 1

@@ -110,6 +110,8 @@ def parse_agent_argv(args: list[str]) -> list[AgentArg]:
                 i += 1
             else:  # ${args_no_boolean_flags}: a true flag
                 found.append(AgentArg(key, True))
+        elif arg.endswith(".json"):
+            raise UserError(f"the JSON parameter file {arg} does not exist")
         else:
             raise _unexpected(arg)
     return found

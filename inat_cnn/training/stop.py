@@ -39,6 +39,8 @@ class StopRequest:
         """Catch the stop signals (main thread only: elsewhere Python cannot, and nothing changes)."""
         if threading.current_thread() is not threading.main_thread():
             return False
+        if self._previous:  # already installed: keep the handlers to restore
+            return True
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._handle)
         return True

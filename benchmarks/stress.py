@@ -148,7 +148,7 @@ def one_run(i: int, args: argparse.Namespace, storage: str | None, data: Path, b
 def local_postgres(base: Path):
     """Start a throw-away PostgreSQL server (the test suite's helper) and return (server, database URL)."""
     spec = importlib.util.spec_from_file_location("pg_server", ROOT / "tests" / "pg_server.py")
-    pg = importlib.util.module_from_spec(spec)
+    pg = sys.modules["pg_server"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pg)
     root = Path(tempfile.mkdtemp(prefix="inat-stress-pg-"))
     server = pg.PgServer(pg.find_bin_dir(), root, pg._free_port(), password="pw-" + secrets.token_hex(12))

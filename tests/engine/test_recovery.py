@@ -16,22 +16,9 @@ from inat_cnn.engine.agent import run_agent
 from inat_cnn.engine.launcher import agent_command
 from inat_cnn.errors import EnvironmentFault
 from inat_cnn.workspace import Workspace
+from test_agent_processes import _trials, _wait_for  # noqa: E402 - the engine tests' own helpers
 
 FAKE = "INAT_CNN_FAKE_TRIAL_S"
-
-
-def _trials(ws, sweep):
-    return sorted(optuna.load_study(study_name=sweep, storage=ws.db_url).get_trials(deepcopy=False),
-                  key=lambda t: t.number)
-
-
-def _wait_for(predicate, timeout=90, every=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
 
 
 def _agent(ws, sweep, data, fake_s, *extra):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import Preempted, UserError
+from ..errors import EnvironmentFault, Preempted, SweepStop, UserError
 from .storage_opts import StorageFileOpt, StorageOpt
 
 
@@ -56,5 +56,7 @@ def agent(sweep_id: str = typer.Argument(..., help="Local sweep id, or ENTITY/PR
     except Preempted:
         print("agent interrupted between trials; nothing was lost", file=sys.stderr)
         return
+    except EnvironmentFault as fault:  # the machine, not a configuration: exit 1 with what is broken
+        raise SweepStop(str(fault)) from None
     print(f"agent done: {len(report.finished)} finished, {len(report.pruned)} pruned, "
           f"{len(report.failed)} failed; {report.stop_reason}")

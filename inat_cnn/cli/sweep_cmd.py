@@ -71,16 +71,28 @@ def create_sweep_from_file(file: Path, backend: str, storage: str | None, worksp
         from ..engine import wandb_backend
 
         return wandb_backend.create(validated, data_root=data)
+    import optuna
+
+    from ..engine import sweep_data
     from ..engine.storage import create_sweep, open_storage
 
-    return create_sweep(validated, open_storage(storage or workspace.ensure().db_url))
+    if data and not Path(data).is_dir():
+        raise UserError(f"--data {data}: no such dataset folder")
+    store = open_storage(storage or workspace.ensure().db_url)
+    sweep_id = create_sweep(validated, store)
+    if data:
+        sweep_data.state(optuna.load_study(study_name=sweep_id, storage=store), data)
+    return sweep_id
 
 
 @app.command("create")
 def create(file: Path = typer.Argument(..., help="Sweep YAML"),
            backend: str = typer.Option("local", "--backend", help="local (embedded Optuna engine) or wandb"),
            storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt,
-           data: str | None = typer.Option(None, "--data", help="wandb backend: dataset root for the command"),
+           data: str | None = typer.Option(None, "--data", help="The dataset the sweep trains on (recorded with "
+                                           "its content fingerprint; agents with other data are refused). "
+                                           "Without it, the first agent's --data is adopted. W&B backend: "
+                                           "the root put in the agents' command"),
            storage_file: Path | None = StorageFileOpt) -> None:
     """Create a sweep from a YAML file and print its id."""
     from ..engine.storage import resolve_storage
@@ -94,17 +106,22 @@ def create(file: Path = typer.Argument(..., help="Sweep YAML"),
 
 
 def show_status(sweep_id: str, storage: str | None, workspace, limit: int | None = None) -> None:
-    from ..engine import ledger
-    from ..engine.storage import load_study, open_storage
+    """Print a sweep's table, after settling trials whose agent died (failed and re-queued, exactly once)."""
+    from ..engine import ledger, recovery, sweep_data
+    from ..engine.storage import GRACE_S, load_study, open_storage
     from .status_view import trials_table
 
-    study, validated = load_study(sweep_id, storage or workspace.db_url)
+    study, validated = load_study(sweep_id, open_storage(storage or workspace.db_url, must_exist=True))
+    settled = recovery.settle(study, GRACE_S)
     metric = study.user_attrs.get("metric", "value")
     rows = ledger.rows(study.get_trials(deepcopy=False), study.user_attrs.get("goal", "maximize"))
     counts = {s: sum(r.state == s for r in rows) for s in ("finished", "running", "waiting", "pruned", "failed")}
     title = f"sweep {sweep_id} ({validated.spec.method}, {metric} {validated.spec.metric.goal if validated.spec.metric else ''}): " \
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     console.print(trials_table(rows, metric, title=title, limit=limit))
+    console.print(f"dataset: {sweep_data.summary(study.user_attrs.get(sweep_data.KEY))}")
+    for failed, copy in settled:
+        console.print(f"trial {failed} lost its agent: re-queued as trial {copy} (an agent runs it)")
     if study.user_attrs.get("stopped_reason"):
         console.print(f"stopped: {study.user_attrs['stopped_reason']}")
 
@@ -126,20 +143,19 @@ def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspac
     """Create a local sweep and run ``agents`` agent processes on it with a live status table."""
     from rich.live import Live
 
-    from ..engine import ledger
+    from ..engine import ledger, recovery
     from ..engine.launcher import run_agents
-    from ..engine.storage import load_study, open_storage
+    from ..engine.storage import GRACE_S, load_study, open_storage
     from .status_view import trials_table
 
-    if not data.is_dir():
-        raise UserError(f"--data {data}: no such dataset folder")
-    sweep_id = create_sweep_from_file(file, "local", storage, workspace)
+    sweep_id = create_sweep_from_file(file, "local", storage, workspace, str(data))
     console.print(f"created sweep [bold]{sweep_id}[/]; starting {agents} agent(s) "
                   f"(logs in {workspace.runs / sweep_id / 'agents'})")
-    study, validated = load_study(sweep_id, storage or workspace.db_url)
+    study, validated = load_study(sweep_id, open_storage(storage or workspace.db_url, must_exist=True))
     metric = study.user_attrs["metric"]
 
     def table():
+        recovery.settle(study, GRACE_S)  # a killed agent's trial is re-queued while the others run
         trials = study.get_trials(deepcopy=False)
         return trials_table(ledger.rows(trials, study.user_attrs["goal"]), metric, title=f"sweep {sweep_id}")
 
@@ -172,3 +188,8 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
     sweep_id = run_sweep(file, data, agents, storage, ws, extra, gpu_list)
     show_status(sweep_id, storage, ws)
+
+
+from . import requeue_cmd  # noqa: E402 - `sweep requeue` registers on this app
+
+requeue_cmd.register(app)

@@ -14,6 +14,7 @@ heartbeats, stale trials, re-queues, grid coverage. Per run it reports, from the
     .venv/bin/python benchmarks/stress.py --backend sqlite --runs 5 --out stress-sqlite.json
     .venv/bin/python benchmarks/stress.py --backend postgresql --runs 5   # starts a local server
     .venv/bin/python benchmarks/stress.py --backend postgresql --storage-file URL_FILE --runs 5
+    INAT_CNN_STORAGE=postgresql://USER@HOST/DB .venv/bin/python benchmarks/stress.py --backend postgresql
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ def local_postgres(base: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--storage", default=os.environ.get("INAT_CNN_STORAGE"),
+                    help="PostgreSQL URL without a password (libpq reads it from ~/.pgpass), or $INAT_CNN_STORAGE")
     ap.add_argument("--storage-file", help="file holding a PostgreSQL URL (default: start a local server)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--agents", type=int, default=8)
@@ -179,8 +182,9 @@ def main() -> None:
     data = synthesize(base / "data", classes=2, per_class=6, test_per_class=2, seed=1, min_side=24, max_side=32)
     server, make_url = None, None
     if args.backend == "postgresql":
-        if args.storage_file:
-            make_url = lambda i: Path(args.storage_file).read_text().strip()  # noqa: E731 - one database
+        if args.storage or args.storage_file:  # one database for every run (each run is its own sweep)
+            url = args.storage or Path(args.storage_file).read_text().strip()
+            make_url = lambda i: url  # noqa: E731
         else:
             server, url_of = local_postgres(base)
             make_url = lambda i: url_of(server.create_database())  # noqa: E731 - a database per run
@@ -195,7 +199,7 @@ def main() -> None:
             server.stop()
     ok = all(r["finished"] == r["points"] and not (r["duplicates"] or r["lost"] or r["stale"]) for r in results)
     summary = {"backend": args.backend, "runs": len(results), "all_on_target": ok,
-               "args": {k: str(v) for k, v in vars(args).items() if k != "storage_file"}, "results": results}
+               "args": {k: str(v) for k, v in vars(args).items() if k not in ("storage", "storage_file")}, "results": results}
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2, default=dict))
     print(f"{args.backend}: {sum(r['finished'] == r['points'] for r in results)}/{len(results)} runs finished "

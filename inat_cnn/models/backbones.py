@@ -1,6 +1,6 @@
 """Registry of keras.applications backbones: name -> builder, preprocess mode, sizes.
 
-Adding a backbone is adding one entry (and its name to trial_config.BACKBONES).
+Built from the one backbone table (``backbone_sizes.TABLE``): adding a backbone is adding a row there.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backbone_sizes import NATIVE_SIZES
+from ..backbone_sizes import TABLE
 from ..errors import UserError
 
 
@@ -30,18 +30,7 @@ class BackboneSpec:
         return fn(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
 
 
-REGISTRY: dict[str, BackboneSpec] = {s.name: s for s in (
-    BackboneSpec("inception_v3", "InceptionV3", "tf", NATIVE_SIZES["inception_v3"], 75),
-    BackboneSpec("inception_resnet_v2", "InceptionResNetV2", "tf", NATIVE_SIZES["inception_resnet_v2"], 75),
-    BackboneSpec("resnet50", "ResNet50", "caffe", NATIVE_SIZES["resnet50"]),
-    BackboneSpec("xception", "Xception", "tf", NATIVE_SIZES["xception"], 71),
-    BackboneSpec("densenet121", "DenseNet121", "torch", NATIVE_SIZES["densenet121"]),
-    # EfficientNet rescales and normalises inside the model: its preprocess_input is the identity.
-    BackboneSpec("efficientnet_b2", "EfficientNetB2", "none", NATIVE_SIZES["efficientnet_b2"]),
-    BackboneSpec("mobilenet_v2", "MobileNetV2", "tf", NATIVE_SIZES["mobilenet_v2"]),
-    BackboneSpec("nasnet_mobile", "NASNetMobile", "tf", NATIVE_SIZES["nasnet_mobile"]),
-    BackboneSpec("vgg16", "VGG16", "caffe", NATIVE_SIZES["vgg16"]),
-)}
+REGISTRY: dict[str, BackboneSpec] = {name: BackboneSpec(name, *row) for name, row in TABLE.items()}
 
 
 def get_spec(name: str) -> BackboneSpec:

@@ -27,7 +27,7 @@ def build_finetune(config: FinetuneTrial, num_classes: int) -> keras.Model:
     size = int(config.image_size)
     backbone = load_backbone(config.backbone, config.weights, size)
     inputs = keras.Input((size, size, 3), name="image")
-    x = augmentation_block(config.seed)(inputs) if config.augment else inputs
+    x = augmentation_block(config.seed, config.augment, size)(inputs) if config.augment else inputs
     x = apply_preprocessing(x, spec.preprocess)  # built-in layers: plain Keras loads the model
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -39,6 +39,13 @@ def build_finetune(config: FinetuneTrial, num_classes: int) -> keras.Model:
     model = keras.Model(inputs, outputs, name=f"finetune_{config.backbone}")
     apply_phase(model, config, "fine_tune")
     return model
+
+
+def finetune_plan(config: FinetuneTrial, num_classes: int) -> list:
+    """Summary rows of the fine-tuning model: built with random weights (never run) and walked."""
+    from .summary import summarize_model
+
+    return summarize_model(build_finetune(config.model_copy(update={"weights": "none"}), num_classes)).rows
 
 
 def find_backbone(model: keras.Model) -> keras.Model | None:

@@ -5,7 +5,7 @@ multiply-add is 2 FLOPs. Conv/dense: 2 · (kernel inputs) per output element (th
 bias add is the last add of the chain). BatchNormalization, Rescaling,
 Normalization and input preprocessing: 2 per element (scale and shift).
 Activations: 1 per element. Add/Multiply: 1 per element per extra input.
-Pooling: k·k per output element; global pooling: 1 per input element. Layers
+Pooling: k·k per output element (a 1×1 window is a copy: 0); global pooling: 1 per input element. Layers
 that only move data (padding, flatten, concatenate, dropout, augmentation) are 0.
 """
 
@@ -111,7 +111,8 @@ def pool2d(in_shape: Shape, pool: tuple[int, int], strides: tuple[int, int] | No
     h, w, c = in_shape
     strides = strides or pool
     out = (conv_out_side(h, pool[0], strides[0], padding), conv_out_side(w, pool[1], strides[1], padding), c)
-    return out, 0, pool[0] * pool[1] * elements(out)
+    window = pool[0] * pool[1]
+    return out, 0, (window if window > 1 else 0) * elements(out)  # a 1×1 window only subsamples: a copy
 
 
 def global_pool(in_shape: Shape) -> tuple[Shape, int, int]:

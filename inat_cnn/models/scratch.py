@@ -64,7 +64,7 @@ def build_scratch(config: ScratchTrial, num_classes: int):
     scratch_plan(config, num_classes)  # validates shapes with a clear error before Keras does
     size = int(config.image_size)
     inputs = keras.Input((size, size, 3), name="image")
-    x = augmentation_block(config.seed)(inputs) if config.augment else inputs
+    x = augmentation_block(config.seed, config.augment, size)(inputs) if config.augment else inputs
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(x)
     for i, (filters, kernel) in enumerate(zip(config.filter_plan, config.kernel_plan), start=1):
         x = keras.layers.Conv2D(filters, kernel, padding=config.padding, use_bias=not config.batch_norm,

@@ -1,13 +1,13 @@
 """Model summaries: per-layer output shape, parameters and analytic FLOPs.
 
-The scratch CNN is summarised from its config alone (``scratch_plan``); a
-fine-tuning model is built with random weights (never run) and walked layer
-by layer with the formulas of ``flops``.
+Each family's planner (``Family.plan``, registered in trial_config) gives the rows:
+the scratch CNN and the ResNet from their config alone, a fine-tuning model built
+with random weights (never run) and walked layer by layer with the formulas of ``flops``.
 """
 
 from __future__ import annotations
 
-from ..trial_config import FinetuneTrial, ScratchTrial
+from ..trial_config import CommonTrial, family_of
 from . import flops as F
 from .flops import LayerRow, ModelSummary, count_weights
 
@@ -16,16 +16,9 @@ _ACTIVATIONS = ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU")
 _SCALE_SHIFT = ("Rescaling", "Normalization", "Preprocess", "CustomScaleLayer")
 
 
-def summarize(config: ScratchTrial | FinetuneTrial, num_classes: int) -> ModelSummary:
+def summarize(config: CommonTrial, num_classes: int) -> ModelSummary:
     """Analytic summary of the model a trial config builds (no training, no forward pass)."""
-    if isinstance(config, ScratchTrial):
-        from .scratch import scratch_plan
-
-        return ModelSummary.from_rows(scratch_plan(config, num_classes))
-    from .finetune import build_finetune
-
-    plan_config = config.model_copy(update={"weights": "none"})
-    return summarize_model(build_finetune(plan_config, num_classes))
+    return ModelSummary.from_rows(family_of(config).plan(config, num_classes))
 
 
 def summarize_model(model) -> ModelSummary:

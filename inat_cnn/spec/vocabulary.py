@@ -12,20 +12,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import Problem
-from ..trial_config import BACKBONES, FAMILIES, METRICS, suggest
+from ..trial_config import FAMILIES, FAMILY_REGISTRY, METRICS, error_key, step_schedule_problem, suggest
 from .sweep_spec import UNBOUNDED, ParameterSpec, SweepSpec
 
-_FILLER = {"finetune": {"backbone": BACKBONES[0]}}
+#: Keys valid only together (the step schedule): every combination the sweep can draw is checked.
+COUPLED = ("lr_schedule", "lr_boundaries", "lr_values")
+_COMBINATIONS_CHECKED = 4096
 
 
 def sweep_families(spec: SweepSpec) -> tuple[list[str], list[Problem]]:
     """The model families a sweep runs, from its ``model`` parameter."""
     model = spec.parameters.get("model")
     if model is None:
-        return [], [Problem("missing the `model` parameter: add `model: {value: scratch}` (or finetune)",
-                            key_path="parameters")]
+        return [], [Problem("missing the `model` parameter: add `model: {value: scratch}` (or "
+                            f"{', '.join(list(FAMILIES)[1:])})", key_path="parameters")]
     if not model.is_finite:
-        return [], [Problem("`model` must be fixed with value (or listed with values): scratch or finetune",
+        return [], [Problem(f"`model` must be fixed with value (or listed with values): {', '.join(FAMILIES)}",
                             key_path="parameters.model")]
     families, problems = [], []
     for i, choice in enumerate(model.choices()):
@@ -33,7 +35,7 @@ def sweep_families(spec: SweepSpec) -> tuple[list[str], list[Problem]]:
         if choice in FAMILIES:
             families.append(choice)
         else:
-            problems.append(Problem(f"unknown model family {choice!r}; allowed: scratch, finetune"
+            problems.append(Problem(f"unknown model family {choice!r}; allowed: {', '.join(FAMILIES)}"
                                     + suggest(str(choice), list(FAMILIES)), key_path=where))
     return families, problems
 
@@ -56,7 +58,7 @@ def check_names(spec: SweepSpec, families: list[str]) -> list[Problem]:
 
 
 def _fixed_base(spec: SweepSpec, family: str) -> dict[str, Any]:
-    base = dict(_FILLER.get(family, {}))
+    base = dict(FAMILY_REGISTRY[family].required)
     for name, p in spec.parameters.items():
         if p.values is None and p.is_finite and name in FAMILIES[family].model_fields:
             base[name] = p.value
@@ -70,8 +72,8 @@ def _check_value(family: str, base: dict[str, Any], name: str, value: Any) -> st
         FAMILIES[family].model_validate({**base, name: value})
     except ValidationError as err:
         for e in err.errors():
-            loc = e["loc"]
-            if not loc or loc[0] == name:
+            key = error_key(e)
+            if key is None or key == name:
                 return e["msg"].removeprefix("Value error, ")
         return None
     return None
@@ -93,13 +95,64 @@ def _candidates(name: str, p: ParameterSpec) -> list[tuple[str, Any]]:
     return out
 
 
+def _coupled_choices(spec: SweepSpec, base: dict[str, Any]) -> list[list[tuple[str | None, str, Any]]]:
+    """Per coupled key: (key path, or None when the sweep leaves it at its default; key; value) for each
+    value the sweep can give it."""
+    out = []
+    for key in COUPLED:
+        p = spec.parameters.get(key)
+        if p is None or not p.is_finite:
+            out.append([(None, key, base.get(key, FAMILIES["scratch"].model_fields[key].default))])
+        else:
+            out.append([(path, key, value) for path, value in _candidates(key, p)])
+    return out
+
+
+def _numbers(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+def check_step_schedule(spec: SweepSpec, base: dict[str, Any]) -> list[Problem]:
+    """Every combination of step-schedule keys the sweep can draw must agree (lengths, order, schedule).
+
+    W&B and Optuna sample swept keys independently, so lr_boundaries from one entry of ``values`` can
+    meet lr_values from another: each pairing is checked and the first bad one is located at the key
+    at fault (values of the wrong type are left to the per-value check).
+    """
+    import itertools
+
+    for combination in itertools.islice(itertools.product(*_coupled_choices(spec, base)), _COMBINATIONS_CHECKED):
+        values = {key: value for _, key, value in combination}
+        if not (_numbers(values["lr_boundaries"]) and _numbers(values["lr_values"])):
+            continue
+        problem = step_schedule_problem(values["lr_schedule"], values["lr_boundaries"], values["lr_values"])
+        if problem is None:
+            continue
+        key, why = problem
+        paths = {k: path for path, k, _ in combination if path}
+        where = paths.get(key) or f"parameters.{key}"
+        others = [path for k, path in paths.items() if k != key and spec.parameters[k].values is not None]
+        drawn = f" (drawn with {', '.join(others)}: swept keys are sampled independently)" if others else ""
+        return [Problem(why + drawn, key_path=where)]
+    return []
+
+
 def check_domains(spec: SweepSpec, families: list[str]) -> list[Problem]:
     """Every value a sweep can produce must lie in its parameter's domain."""
     problems = []
     for family in families:
         base = _fixed_base(spec, family)
+        schedule = check_step_schedule(spec, base)
+        problems += schedule
+        if schedule:  # the other keys are checked against the default (valid) schedule
+            base.update((k, FAMILIES[family].model_fields[k].default) for k in COUPLED)
+        else:  # every combination is valid: any one serves as the others' base
+            base.update(_first_schedule(spec, base))
         for name, p in spec.parameters.items():
             if name == "model" or name not in FAMILIES[family].model_fields:
+                continue
+            if name in COUPLED and schedule:
                 continue
             if p.parameters is not None:
                 problems.append(Problem(f"`{name}` takes plain values, not nested parameters",
@@ -122,6 +175,11 @@ def check_domains(spec: SweepSpec, families: list[str]) -> list[Problem]:
                                             key_path=key_path))
                     break
     return _dedupe(problems)
+
+
+def _first_schedule(spec: SweepSpec, base: dict[str, Any]) -> dict[str, Any]:
+    """The first value of each coupled key the sweep sets (a base for checking the other keys)."""
+    return {key: value for choices in _coupled_choices(spec, base) for path, key, value in choices[:1] if path}
 
 
 def check_metric(spec: SweepSpec) -> list[Problem]:

@@ -22,6 +22,22 @@ def make_schedule(kind: str, learning_rate: float, total_steps: int):
     raise ValueError(f"unknown lr_schedule {kind!r}")
 
 
+def step_schedule(boundaries: list[int], values: list[float], *, unit: str, first_step: int = 0,
+                  steps_per_epoch: int = 1):
+    """The explicit step schedule (``lr_schedule: step``) for a phase that starts at ``first_step``.
+
+    Boundaries count from the start of training, in steps or epochs (× ``steps_per_epoch``); the
+    optimizer of a later phase counts from 0, so its boundaries are shifted by ``first_step``.
+    """
+    scale = int(steps_per_epoch) if unit == "epochs" else 1
+    at = [int(b) * scale - int(first_step) for b in boundaries]
+    passed = sum(1 for b in at if b <= 0)
+    at, values = at[passed:], [float(v) for v in values[passed:]]
+    if not at:
+        return values[-1]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(at, values)
+
+
 def make_optimizer(name: str, learning_rate, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
     """adam, nadam, rmsprop, sgd (Nesterov momentum 0.9) or adamw; weight decay is decoupled."""
     wd = float(weight_decay) or None
@@ -76,9 +92,14 @@ def make_loss(num_classes: int, label_smoothing: float) -> keras.losses.Loss:
 
 
 def compile_model(model: keras.Model, config, *, learning_rate: float, phase_steps: int, num_classes: int,
-                  jit_compile) -> None:
-    """(Re)compile for one phase: a fresh optimizer and schedule over the phase's steps."""
-    schedule = make_schedule(config.lr_schedule, learning_rate, phase_steps)
+                  jit_compile, first_step: int = 0, steps_per_epoch: int = 1) -> None:
+    """(Re)compile for one phase: a fresh optimizer and schedule over the phase's steps (``first_step`` and
+    ``steps_per_epoch`` place the phase on an lr_schedule: step)."""
+    if config.lr_schedule == "step":
+        schedule = step_schedule(config.lr_boundaries, config.step_values(), unit=config.lr_boundaries_unit,
+                                 first_step=first_step, steps_per_epoch=steps_per_epoch)
+    else:
+        schedule = make_schedule(config.lr_schedule, learning_rate, phase_steps)
     model.compile(optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay),
                   loss=make_loss(num_classes, config.label_smoothing),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrialFailed, TrialPruned, UserError
-from ..trial_config import METRIC_GOALS, FinetuneTrial, parse_trial_config, resolved_dict
+from ..trial_config import METRIC_GOALS, parse_trial_config, resolved_dict
 from ..workspace import Workspace
 from . import artifacts
 
@@ -57,13 +57,8 @@ class TrialResult:
 
 
 def phase_plan(config) -> list[tuple[str, int, int, float]]:
-    """(phase, first epoch, end epoch, learning rate): fine-tuning runs head then fine_tune."""
-    if isinstance(config, FinetuneTrial) and config.head_epochs:
-        return [("head", 0, config.head_epochs, config.learning_rate),
-                ("fine_tune", config.head_epochs, config.epochs, config.fine_tune_learning_rate)]
-    if isinstance(config, FinetuneTrial) and config.head_epochs == 0:
-        return [("fine_tune", 0, config.epochs, config.learning_rate)]
-    return [("train", 0, config.epochs, config.learning_rate)]
+    """(phase, first epoch, end epoch, learning rate): each family's config says (fine-tuning: head, fine_tune)."""
+    return config.phases()
 
 
 def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_accuracy",
@@ -188,6 +183,7 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
             continue
         apply_phase(model, config, "head" if phase == "head" else "fine_tune")
         compile_model(model, config, learning_rate=lr, phase_steps=len(train) * (end - first),
+                      first_step=len(train) * first, steps_per_epoch=len(train),
                       num_classes=num_classes, jit_compile=jit_setting(gpu))
         state.update(tuning_ratios(model), trainable_params=count_weights(model.trainable_weights))
         monitor.phase = phase

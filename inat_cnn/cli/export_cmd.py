@@ -1,4 +1,5 @@
-"""`inat-cnn export best SWEEP_ID --out DIR [--top-k K]`: the best trial, ready to reload, with a model card."""
+"""`inat-cnn export best SWEEP_ID --out DIR [--top-k K] [--snapshots] [--seeds N]`: the best trial, ready to
+reload, with a model card, and its ensembles judged on the test split (docs/ensembles.md)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,22 @@ def best(
     top_k: int = typer.Option(1, "--top-k", min=1, help="Also export an ensemble of the K best trials (K > 1)"),
     force: bool = typer.Option(False, "--force", help="Replace an earlier export in --out (only once the new one is "
                                "done; refused for any other folder)"),
-    data: Path | None = typer.Option(None, "--data", help="Dataset root: measures the ensemble's test accuracy"),
+    snapshots: bool = typer.Option(False, "--snapshots", help="Also export the best trial's snapshot ensemble "
+                                   "(trained with lr_schedule: snapshot)"),
+    seeds: int = typer.Option(0, "--seeds", min=0, help="Re-train the best configuration with N other seeds on the "
+                              "sweep's agents (queued once) and export their ensemble once they have finished"),
+    wait: int = typer.Option(0, "--wait", min=0, help="With --seeds: wait up to this many seconds for the seed "
+                             "trials (else export what has finished and run the export again later)"),
+    data: Path | None = typer.Option(None, "--data", help="Dataset root: fits greedy weights and the stacker on "
+                                     "validation and measures every ensemble on test"),
     storage: str | None = StorageOpt,
     workspace: Path | None = WorkspaceOpt,
     backend: str = BackendOpt,
     storage_file: Path | None = StorageFileOpt,
 ) -> None:
-    """Export the best trial: config.yaml, model.keras, metrics.json, viz/, MODEL_CARD.md (+ ensemble/)."""
-    from ..engine.storage import resolve_storage
+    """Export the best trial: config.yaml, model.keras, metrics.json, viz/, MODEL_CARD.md (+ ensemble/,
+    snapshots/, seeds/)."""
+    from ..engine.storage import resolve_storage, storage_url
     from ..report.export import check_destination, export_best
     from ..report.results import load_sweep
     from ..workspace import Workspace
@@ -39,14 +48,16 @@ def best(
     check_destination(out, force, workspace=ws.root)
     result = load_sweep(sweep_id, backend=backend, storage=storage, workspace=workspace)
     exported = export_best(result, out, top_k=top_k, force=force, data_root=data, cache_dir=ws.cache if data else None,
-                           workspace=ws.root)
+                           workspace=ws.root, snapshots=snapshots, seeds=seeds, wait_s=wait or None,
+                           storage_url=storage_url(storage, ws) if backend == "local" else None,
+                           log=lambda line: console.print(f"  {line}"))
     chosen = exported.best
     console.print(f"[bold green]✓[/] exported {chosen.name} ({result.metric} {chosen.value:.4g}, "
                   f"test accuracy {_fmt(chosen.test_accuracy)}) to {exported.out}")
-    if exported.ensemble is not None:
-        ens = exported.ensemble
-        console.print(f"  ensemble of {len(ens.members)}: test accuracy {_fmt(ens.test_accuracy)} "
-                      f"(best single model {_fmt(ens.best_single_test_accuracy)}) in {exported.out / 'ensemble'}")
+    for ens in ([exported.ensemble] if exported.ensemble is not None else []) + exported.others:
+        scores = ", ".join(f"{name} {_fmt(agg.get('test_accuracy'))}" for name, agg in ens.judged.aggregations.items())
+        console.print(f"  {ens.kind} ensemble of {len(ens.judged.members)}: test accuracy {scores} "
+                      f"(best single model {_fmt(ens.best_single_test_accuracy)}) in {exported.out / ens.folder}")
     for warning in exported.warnings:
         console.print(f"  [yellow]note:[/] {warning}")
 

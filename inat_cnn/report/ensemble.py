@@ -1,8 +1,9 @@
 """Top-k ensembles: one .keras model averaging its members' softmax outputs.
 
-The ensemble is a functional model whose layers are the member models
-themselves followed by ``keras.layers.Average``: it takes the same raw-pixel
-input as each member, saves as one .keras file and loads with safe_mode=True.
+The ensemble is a functional model whose layers are the member models themselves (each behind a
+``keras.layers.Resizing`` when it takes another input size) followed by ``keras.layers.Average``: it
+takes raw pixels of the largest member size, saves as one .keras file and loads with safe_mode=True.
+The aggregations fitted on validation are in ``inat_cnn.ensembles``.
 """
 
 from __future__ import annotations
@@ -27,33 +28,17 @@ def load_keras_model(path: Path) -> Any:
 
 
 def build_ensemble(members: list[Any], name: str = "ensemble") -> Any:
-    """A model whose output is the mean of ``members``' outputs on the same input.
+    """A model whose output is the mean of ``members``' outputs; members of other input sizes get a
+    ``Resizing`` inside the graph (``inat_cnn.ensembles.graph``). They are renamed member_0..k-1."""
+    from ..ensembles.graph import build_mean
 
-    Members must share input and output shapes; they are renamed member_0..k-1
-    so that nested layer names stay unique.
-    """
-    import keras
-
-    if len(members) < 2:
-        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
-    input_shape = tuple(members[0].input_shape[1:])
-    output_shape = tuple(members[0].output_shape[1:])
-    for i, member in enumerate(members):
-        if tuple(member.input_shape[1:]) != input_shape or tuple(member.output_shape[1:]) != output_shape:
-            raise UserError(f"ensemble member {i} takes {member.input_shape[1:]} → {member.output_shape[1:]}, "
-                            f"but member 0 takes {input_shape} → {output_shape}: members must match")
-    inputs = keras.Input(shape=input_shape, name="image")
-    outputs = []
-    for i, member in enumerate(members):
-        member.name = f"member_{i}"
-        outputs.append(member(inputs))
-    averaged = keras.layers.Average(name="mean_softmax", dtype="float32")(outputs)
-    return keras.Model(inputs, averaged, name=name)
+    return build_mean(members, name=name)
 
 
 def save_ensemble(member_paths: list[Path], out: Path) -> Path:
-    """Load the member .keras files, build their ensemble and save it to ``out``."""
+    """Load the member .keras files, build their mean ensemble and save it to ``out`` (atomically)."""
+    from ..models.io import save_model
+
     ensemble = build_ensemble([load_keras_model(path) for path in member_paths])
     out.parent.mkdir(parents=True, exist_ok=True)
-    ensemble.save(out)
-    return out
+    return save_model(ensemble, out)

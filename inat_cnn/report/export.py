@@ -1,7 +1,9 @@
 """`inat-cnn export best`: the best trial as a self-describing folder, optionally with a top-k ensemble.
 
 DIR/ config.yaml, model.keras (the best epoch), metrics.json, history.csv, viz/*.png,
-MODEL_CARD.md, and with --top-k K > 1: ensemble/model.keras + ensemble/members.json.
+MODEL_CARD.md, and with --top-k K > 1: ensemble/ (model.keras, members.json; with --data also
+greedy.keras, stacked.keras, accuracy_vs_members.png), the same for --snapshots in snapshots/ and for
+--seeds N in seeds/ (see ``ensemble_export``).
 
 Everything is written into a fresh folder beside DIR, a ``.inat-cnn-export`` marker listing every
 file goes in last, and the folder is renamed into place: an interrupted export leaves DIR as it was.
@@ -16,13 +18,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from ..errors import UserError
 from ..folders import (check_replaceable, check_target, discard_staging, protected_paths, publish_folder,
                        staging_folder, write_marker)
+from . import ensemble_export as E
 from .model_card import EnsembleSummary, render_model_card
 from .records import SweepResult, TrialRecord
 from .results import read_trial_folder
@@ -36,8 +39,9 @@ _LOCAL_ONLY = ("wandb_run_dir",)
 class ExportResult:
     out: Path
     best: TrialRecord
-    ensemble: EnsembleSummary | None = None
+    ensemble: EnsembleSummary | None = None  # the top-k one
     warnings: list[str] = field(default_factory=list)
+    others: list[EnsembleSummary] = field(default_factory=list)  # snapshots, seeds
 
 
 MARKER = ".inat-cnn-export"
@@ -68,32 +72,38 @@ def _protected(result: SweepResult | None, workspace: Path | None) -> list:
 
 def export_best(result: SweepResult, out: Path, *, top_k: int = 1, force: bool = False,
                 data_root: Path | None = None, cache_dir: Path | None = None,
-                workspace: Path | None = None) -> ExportResult:
-    """Export the sweep's best finished trial (and a top-k ensemble) to ``out``."""
+                workspace: Path | None = None, snapshots: bool = False, seeds: int = 0,
+                wait_s: float | None = None, storage_url: str | None = None,
+                log: Callable[[str], None] = print) -> ExportResult:
+    """Export the sweep's best finished trial (and its ensembles) to ``out``."""
     out = Path(out).expanduser().absolute()
-    if top_k < 1:
-        raise UserError(f"--top-k must be at least 1 (got {top_k})")
+    if top_k < 1 or seeds < 0 or seeds == 1:
+        raise UserError(f"--top-k must be at least 1 and --seeds 0 or at least 2 (got {top_k}, {seeds})")
     check_destination(out, force, result, workspace)
-    ranked = result.ranked()
+    study = E.open_local_study(result, storage_url)
+    seed_numbers = E.seed_trial_numbers(study) if study is not None else set()
+    ranked = [t for t in result.ranked() if t.number not in seed_numbers]  # seed trials are not the search
     if not ranked:
         counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n) or "no trials"
         raise UserError(f"sweep {result.sweep_id} has no finished trial with a {result.metric} value yet ({counts})")
     best = ranked[0]
+    root = data_root or result.data_root
+    data = E.data_access(Path(root), cache_dir) if root else None
+    plan = E.plan_seeds(study, result, best, seeds, wait_s, log) if seeds else None
     staging = staging_folder(out)
     try:
         with tempfile.TemporaryDirectory(prefix="inat-export-") as scratch:
             fetched = _Fetcher(Path(scratch))
             config, metrics = copy_trial(fetched(best), staging, result, best)
-            ensemble, warnings = None, []
-            if top_k > 1:
-                ensemble, warnings = export_ensemble(result, ranked[:top_k], fetched, staging / "ensemble",
-                                                     data_root or result.data_root, cache_dir)
-                if top_k > len(ranked):
-                    warnings.insert(0, f"--top-k {top_k}: only {len(ranked)} trials have finished")
-            if ensemble is not None:
-                metrics["ensemble"] = _ensemble_metrics(ensemble)
-                _write_json(staging / "metrics.json", metrics)
-            (staging / "MODEL_CARD.md").write_text(render_model_card(result, best, config, metrics, ensemble))
+            baseline = [E.member_from_folder(best.name, fetched(best))] + plan.members if plan else None
+            ensemble, others, warnings = _ensembles(result, ranked, best, fetched, staging, data, top_k, snapshots,
+                                                    plan, baseline)
+            if plan is not None and plan.note:
+                warnings.append(plan.note)
+            for summary in ([ensemble] if ensemble else []) + others:
+                metrics[_METRICS_KEY[summary.kind]] = E.summary_dict(summary)
+            _write_json(staging / "metrics.json", metrics)
+            (staging / "MODEL_CARD.md").write_text(render_model_card(result, best, config, metrics, ensemble, others))
         write_marker(staging, MARKER, _KIND, sweep_id=result.sweep_id, trial=best.name)
         check_destination(out, force, result, workspace)  # again: the folder may have changed meanwhile
         left = publish_folder(staging, out, MARKER, _KIND)
@@ -102,7 +112,41 @@ def export_best(result: SweepResult, out: Path, *, top_k: int = 1, force: bool =
         raise
     if left:
         warnings.append(f"files added to the old export while it was replaced were kept: {', '.join(left)}")
-    return ExportResult(out=out, best=best, ensemble=ensemble, warnings=warnings)
+    if data is not None:
+        E.write_judgement(result, best, ([ensemble] if ensemble else []) + others, out)
+    return ExportResult(out=out, best=best, ensemble=ensemble, warnings=warnings, others=others)
+
+
+_METRICS_KEY = {"top-k": "ensemble", "snapshots": "snapshot_ensemble", "seeds": "seed_ensemble"}
+
+
+def _ensembles(result: SweepResult, ranked: list[TrialRecord], best: TrialRecord, fetched: Any, staging: Path,
+               data: Any, top_k: int, snapshots: bool, plan: Any, baseline: Any
+               ) -> tuple[EnsembleSummary | None, list[EnsembleSummary], list[str]]:
+    """The top-k, snapshot and seed ensembles asked for, each in its folder of ``staging``."""
+    ensemble, others, warnings = None, [], []
+    if top_k > 1:
+        chosen, skipped = E.topk_members(ranked[:top_k], fetched)
+        warnings += ([f"--top-k {top_k}: only {len(ranked)} trials have finished"] if top_k > len(ranked) else [])
+        if len(chosen) < 2:
+            warnings += [f"no ensemble: only {len(chosen)} of the top {min(top_k, len(ranked))} trials can be "
+                         "combined", *skipped]
+        else:
+            ensemble = E.export_kind("top-k", [m for _, m in chosen], staging, data, baseline,
+                                     [r for r, _ in chosen], skipped)
+            warnings += skipped
+    if snapshots:
+        members = E.snapshot_members(best, fetched(best))
+        if len(members) < 2:
+            warnings.append(f"--snapshots: {best.name} saved {len(members)} snapshot(s); train with "
+                            "`lr_schedule: snapshot` and `snapshots: M` (M > 1) to get a snapshot ensemble")
+        else:
+            others.append(E.export_kind("snapshots", members, staging, data, baseline))
+    if plan is not None and len(plan.members) >= 2:
+        others.append(E.export_kind("seeds", plan.members, staging, data, baseline))
+    if data is None and (ensemble is not None or others):
+        warnings.append("ensemble test accuracy not measured: pass --data ROOT")
+    return ensemble, others, warnings
 
 
 class _Fetcher:
@@ -143,68 +187,6 @@ def copy_trial(source: Path, dest: Path, result: SweepResult, record: TrialRecor
         for png in pngs:
             shutil.copy2(png, dest / "viz" / png.name)
     return config, metrics
-
-
-def export_ensemble(result: SweepResult, candidates: list[TrialRecord], fetch: Any, dest: Path,
-                    data_root: str | Path | None, cache_dir: Path | None) -> tuple[EnsembleSummary | None, list[str]]:
-    """Build ensemble/model.keras from the candidates that match the best trial's input and classes."""
-    from .ensemble import save_ensemble
-
-    folders, skipped = {}, []
-    for record in candidates:
-        try:
-            folders[record.number] = fetch(record)
-        except UserError as err:
-            skipped.append(f"{record.name}: {err}")
-    reference = _signature(folders[candidates[0].number])
-    members = []
-    for record in candidates:
-        if record.number not in folders:
-            continue
-        if _signature(folders[record.number]) == reference:
-            members.append(record)
-        else:
-            skipped.append(f"{record.name}: different image size or classes than the best trial")
-    if len(members) < 2:
-        note = f"no ensemble: only {len(members)} of the top {len(candidates)} trials can be combined"
-        return None, [note, *skipped]
-    dest.mkdir()
-    model_path = save_ensemble([folders[m.number] / "model.keras" for m in members], dest / "model.keras")
-    summary = EnsembleSummary(members=members, test_accuracy=None, best_single_test_accuracy=None, skipped=skipped)
-    warnings = list(skipped)
-    if data_root:
-        _measure(summary, model_path, folders[members[0].number], Path(data_root), cache_dir)
-    else:
-        warnings.append("ensemble test accuracy not measured: pass --data ROOT")
-    _write_json(dest / "members.json", _ensemble_metrics(summary))
-    return summary, warnings
-
-
-def _measure(summary: EnsembleSummary, ensemble_path: Path, best_folder: Path, data_root: Path,
-             cache_dir: Path | None) -> None:
-    """Test accuracy of the ensemble and of the best single model on the same test split."""
-    from .ensemble import load_keras_model
-    from .evaluate import evaluate_model_on_test, saved_settings
-
-    settings = saved_settings(best_folder / "model.keras")
-    kwargs = {"resize": settings.get("resize", "squash"), "expected_classes": settings.get("class_names"),
-              "cache_dir": cache_dir}
-    summary.test_accuracy = evaluate_model_on_test(load_keras_model(ensemble_path), data_root, **kwargs).accuracy
-    best = load_keras_model(best_folder / "model.keras")
-    summary.best_single_test_accuracy = evaluate_model_on_test(best, data_root, **kwargs).accuracy
-
-
-def _signature(folder: Path) -> tuple:
-    config, metrics = read_trial_folder(folder)
-    return (metrics.get("image_size") or config.get("image_size"), tuple(metrics.get("class_names") or ()))
-
-
-def _ensemble_metrics(summary: EnsembleSummary) -> dict[str, Any]:
-    return {"test_accuracy": summary.test_accuracy, "best_single_test_accuracy": summary.best_single_test_accuracy,
-            "members": [{"rank": i + 1, "trial_number": m.number, "trial_name": m.name, "value": m.value,
-                         "test_accuracy": m.test_accuracy, "wandb_run_id": m.wandb_run_id}
-                        for i, m in enumerate(summary.members)],
-            "skipped": summary.skipped}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

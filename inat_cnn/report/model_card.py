@@ -25,10 +25,14 @@ class EnsembleSummary:
     test_accuracy: float | None
     best_single_test_accuracy: float | None
     skipped: list[str] = field(default_factory=list)
+    kind: str = "top-k"  # top-k, snapshots, seeds
+    folder: str = "ensemble"
+    judged: Any = None  # inat_cnn.ensembles.build.Judged
+    figure: Any = None  # its accuracy_vs_members.png, when measured
 
 
 def render_model_card(result: SweepResult, best: TrialRecord, config: dict[str, Any], metrics: dict[str, Any],
-                      ensemble: EnsembleSummary | None = None) -> str:
+                      ensemble: EnsembleSummary | None = None, extra: list[EnsembleSummary] = ()) -> str:
     """The card's Markdown text."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -51,7 +55,9 @@ def render_model_card(result: SweepResult, best: TrialRecord, config: dict[str, 
     ]
     if ensemble is not None:
         lines += _ensemble_section(ensemble, result.metric)
-    lines += _reload_section(config, ensemble is not None)
+    for summary in ([ensemble] if ensemble is not None else []) + list(extra):
+        lines += judgement_section(summary)
+    lines += _reload_section(config, ensemble is not None or bool(extra))
     return "\n".join(lines) + "\n"
 
 
@@ -87,6 +93,50 @@ def _ensemble_section(ensemble: EnsembleSummary, metric: str) -> list[str]:
         lines.append("- (not measured: pass `--data ROOT` to `inat-cnn export best`, or run "
                      "`inat-cnn evaluate ensemble/model.keras --data ROOT`)")
     lines += [f"- skipped: {reason}" for reason in ensemble.skipped]
+    return lines + [""]
+
+
+_TITLES = {"top-k": "top-k ensemble", "snapshots": "snapshot ensemble", "seeds": "seed ensemble"}
+
+
+def judgement_rows(judged: Any) -> list[list[str]]:
+    """(model, members, test accuracy, params, FLOPs per image) rows: each member, the best single model,
+    each aggregation and the same-cost baseline, as measured on the test split."""
+    cost = judged.cost
+    rows = [[f"member {m['name']}", "1", _fmt(m.get("test_accuracy")), _fmt(p), _fmt(f)]
+            for m, p, f in zip(judged.members, cost.get("member_params", []), cost.get("member_flops", []))]
+    if judged.best_single:
+        rows.append([f"best single model ({judged.best_single['name']}, its own input)", "1",
+                     _fmt(judged.best_single.get("test_accuracy")), _fmt(cost.get("one_member_params")),
+                     _fmt(cost.get("one_member_flops"))])
+    for name, agg in judged.aggregations.items():
+        rows.append([f"ensemble, {name} (`{agg['file']}`)", str(len(judged.members)), _fmt(agg.get("test_accuracy")),
+                     _fmt(cost.get("ensemble_params")), _fmt(cost.get("ensemble_flops"))])
+    if judged.baseline:
+        rows.append([f"same-cost baseline: {judged.baseline['count']} copies of the best configuration (mean)",
+                     str(judged.baseline["count"]), _fmt(judged.baseline.get("test_accuracy")), "", ""])
+    return rows
+
+
+def judgement_section(summary: EnsembleSummary) -> list[str]:
+    """How the ensemble compares, on test, to its members, the best single model and the same-cost baseline."""
+    judged = summary.judged
+    if judged is None:
+        return []
+    lines = [f"## Judged: the {_TITLES.get(summary.kind, summary.kind)} (`{summary.folder}/`)", "",
+             f"Input: {judged.input_size}×{judged.input_size} raw pixels, resize `{judged.resize}`; each member "
+             "is resized to its own size inside the model. Greedy weights and the stacker were fitted on the "
+             "validation split only; every figure below is on the test split.", "",
+             *_table(["model", "members", "test accuracy", "params", "FLOPs per image"], judgement_rows(judged)), ""]
+    if judged.baseline is None:
+        lines.append("- same-cost baseline: no independently trained copies of the best configuration yet "
+                     "(`inat-cnn export best --seeds N` trains them)")
+    weights = judged.aggregations.get("greedy", {}).get("weights")
+    if weights:
+        lines.append("- greedy weights: " + ", ".join(f"{m['name']} {w:.2f}" for m, w in zip(judged.members, weights)))
+    if summary.figure is not None:
+        lines.append(f"- accuracy against the number of members: `{summary.folder}/accuracy_vs_members.png`")
+    lines += [f"- note: {note}" for note in judged.notes]
     return lines + [""]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from ..errors import EnvironmentFault, Preempted, TrialFailed, TrialPruned, User
 from ..spec import ValidatedSweep
 from ..trial_config import parse_trial_config, resolved_dict
 from ..workspace import Workspace
-from . import ledger, recovery, sweep_data
+from . import ledger, recovery, seeds, sweep_data
 from .space import search_space, trial_parameters
 
 # Test hook for the engine's bookkeeping (benchmarks/stress.py, engine tests): when set to a number of
@@ -106,6 +107,7 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             if ctx.stop_requested():
                 raise Preempted("stop requested before training")
             params = trial_parameters(spec, {name: suggest(trial, name, d) for name, d in space.items()})
+            params.update(seeds.overrides(trial))  # a seed-ensemble trial: the best params, its own seed
             config = parse_trial_config(params, source=f"trial {trial.number}")
             trial.set_user_attr("config", resolved_dict(config))
             result = _train(ctx, trial, config, trial_dir, train_metric, claimed_at)
@@ -134,10 +136,12 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             _clear_framework()
         trial.set_user_attr("claim_to_end_s", round(time.time() - claimed_at, 3))
         value = result.get(ctx.metric)
-        if value is None:
-            value = result["best_value"]
-        _check_target(trial.study, spec, float(value))
-        return float(value)
+        value = float(result["best_value"] if value is None else value)
+        if not math.isfinite(value):  # Optuna would fail it without a reason, which reads as a lost agent
+            trial.set_user_attr("fail_reason", f"{ctx.metric} is {value}")
+            raise TrialFailed(f"{ctx.metric} is {value}")
+        _check_target(trial.study, spec, value)
+        return value
 
     return objective
 
@@ -191,7 +195,7 @@ def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path,
     def report(epoch: int, logs: dict[str, float]) -> None:
         if metric in logs:
             trial.report(float(logs[metric]), epoch)
-            if trial.should_prune():
+            if trial.should_prune() and not seeds.overrides(trial):  # seed-ensemble trials run to the end
                 raise TrialPruned(epoch)
 
     splits = ctx.splits_for(config)

@@ -8,6 +8,7 @@ existing folder of the same name that this command did not write is never touche
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import urllib.parse
@@ -46,6 +47,11 @@ def archive_name(url: str) -> str:
     return name
 
 
+def _source(url: str) -> str:
+    """What a marker records to recognise the URL (a hash: a URL may carry a password)."""
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
 def _data_root(folder: Path) -> Path:
     """The folder that holds train/ (the folder itself or one level down), else the folder."""
     for candidate in (folder, *sorted(p for p in folder.iterdir() if p.is_dir())):
@@ -60,7 +66,7 @@ def _earlier(dest: Path, url: str, sha256: str | None) -> Fetched | None:
         return None
     for folder in sorted(p for p in dest.iterdir() if p.is_dir() and not p.name.startswith(".")):
         record = read_marker(folder, MARKER, KIND)
-        if not record or record.get("url") != url:
+        if not record or record.get("source") != _source(url):
             continue
         if sha256 and record.get("sha256") != sha256.lower():
             raise UserError(f"{folder} was fetched earlier from {redact_text(url)} with SHA-256 "
@@ -116,7 +122,8 @@ def _unpack(url: str, archive: Path, digest: str, the_plan, dest: Path) -> Fetch
     try:
         files = extract(archive, the_plan, staging)
         root = _data_root(staging).relative_to(staging).as_posix()
-        write_marker(staging, MARKER, KIND, url=url, sha256=digest, archive=archive.name, root=root)
+        write_marker(staging, MARKER, KIND, url=redact_text(url), source=_source(url), sha256=digest,
+                     archive=archive.name, root=root)  # fmt: skip
         if os.path.lexists(out):  # appeared while we extracted
             raise UserError(f"{out} appeared while the archive was being extracted: it was left untouched.")
         os.rename(staging, out)

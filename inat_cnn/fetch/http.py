@@ -121,8 +121,8 @@ def _write_meta(part: Path, meta: dict) -> None:
 
 def _transfer(url: str, part: Path, bar: Bar) -> None:
     """One attempt: the rest of ``url`` appended to ``part``. Raises _Cut when it stops early."""
-    meta = _read_meta(part)
-    have = part.stat().st_size if part.exists() and meta.get("url") == url else 0
+    meta, source = _read_meta(part), hashlib.sha256(url.encode()).hexdigest()  # a URL may hold a password
+    have = part.stat().st_size if part.exists() and meta.get("source") == source else 0
     headers = {"User-Agent": "inat-cnn", "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
@@ -154,7 +154,7 @@ def _transfer(url: str, part: Path, bar: Bar) -> None:
         else:
             have = 0
         validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
-        _write_meta(part, {"url": url, "total": total, "validator": validator})
+        _write_meta(part, {"source": source, "total": total, "validator": validator})
         if total is not None:
             require_free(part, total - have)
         bar.start(total, have)

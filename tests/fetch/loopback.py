@@ -1,5 +1,6 @@
 """A real HTTP server on 127.0.0.1 for the fetch tests: serves files with Range support, can cut a transfer
-short after N bytes (a given number of times) and answers 404 for anything it does not hold."""
+short after N bytes (a given number of times), honours If-Range, and answers 404 for anything it does not
+hold."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class Behaviour:
     files: dict[str, bytes] = field(default_factory=dict)  # URL path -> body
     cut_after: int | None = None  # close the connection after this many body bytes ...
     cuts_left: int = 0  # ... this many times
+    etag: str = '"v1"'  # the validator of every file; an If-Range with another one gets the whole file
     requests: list[dict] = field(default_factory=list)  # path, method, headers of every request seen
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,6 +39,8 @@ def _handler(state: Behaviour):
                 return
             start, status = 0, 200
             match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+            if match and self.headers.get("If-Range", state.etag) != state.etag:
+                match = None  # the file changed since the client's first part: send it whole
             if match:
                 start = int(match.group(1))
                 if start >= len(body):
@@ -48,7 +52,7 @@ def _handler(state: Behaviour):
                 status = 206
             self.send_response(status)
             self.send_header("Content-Length", str(len(body) - start))
-            self.send_header("ETag", '"v1"')
+            self.send_header("ETag", state.etag)
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             self.end_headers()

@@ -63,6 +63,20 @@ def test_cut_every_time_keeps_the_part_file_and_the_next_run_resumes_it(server, 
     assert (tmp_path / "nature_12K.zip").read_bytes() == dataset_zip and (done.data_root / "train").is_dir()
 
 
+def test_a_file_that_changed_on_the_server_is_fetched_again_from_the_start(server, dataset_zip, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr("inat_cnn.fetch.http.ATTEMPTS", 1)
+    old = make_zip([("inaturalist_12K/train/a/old.jpg", os.urandom(4000))])
+    server.state.files[PATH], server.state.cut_after, server.state.cuts_left = old, 1500, 1
+    with pytest.raises(UserError, match="cut short"):
+        fetch_dataset(server.url(PATH), tmp_path, progress=False)
+    server.state.files[PATH], server.state.etag = dataset_zip, '"v2"'  # a new version of the archive
+    done = fetch_dataset(server.url(PATH), tmp_path, progress=False)
+    assert server.state.requests[-1]["headers"]["If-Range"] == '"v1"'  # asked to resume the old version ...
+    assert (tmp_path / "nature_12K.zip").read_bytes() == dataset_zip  # ... and got the new one whole
+    assert (done.data_root / "train").is_dir() and not list(done.data_root.rglob("old.jpg"))
+
+
 def test_cli_prints_the_data_path_then_does_nothing_the_second_time(server, dataset_zip, tmp_path, capsys,
                                                                     monkeypatch):
     server.state.files[PATH] = dataset_zip

@@ -92,6 +92,8 @@ def _candidates(name: str, p: ParameterSpec) -> list[tuple[str, Any]]:
     out = [(f"{path}.min", p.min), (f"{path}.max", p.max)]
     if dist in ("uniform", "log_uniform_values", "inv_log_uniform_values"):  # all three produce min..max
         out.append((path, p.min + 0.37 * (p.max - p.min)))  # an interior, non-integral point
+    if dist == "int_uniform":
+        out.append((path, p.min + 1))  # every integer is drawn: a domain with gaps (depth 6n+2) fails here
     return out
 
 

@@ -3,7 +3,8 @@
 The models are trained by the real trial code (``run_trial``: its checkpoint is what
 ``export best`` copies byte for byte), one per family and option that used to need a
 custom class: scratch with label smoothing, fine-tuning with each preprocessing mode
-(tf, torch, caffe), and the top-k ensemble built by the export's own code. The
+(tf, torch, caffe), the CIFAR ResNet with each shortcut, and the top-k ensemble built by
+the export's own code. The
 subprocess runs the model card's own reload recipe.
 """
 
@@ -41,8 +42,13 @@ CASES = {
     "finetune_torch": {**FINETUNE, "backbone": "densenet121", "label_smoothing": 0.2, "optimizer": "nadam",
                        "weight_decay": 1e-4},
     "finetune_caffe": {**FINETUNE, "backbone": "vgg16", "trainable_layers": 1, "optimizer": "rmsprop"},
+    # zero-padded shortcuts (Reshape/ZeroPadding3D), L2 kernel regularizers, the cifar augmentation, a step schedule
+    "resnet_cifar": {**COMMON, "model": "resnet", "depth": 8, "width": 4, "shortcut": "a", "head": "dense_dropout",
+                     "dense_units": 8, "dropout": 0.5, "augment": "cifar", "optimizer": "sgd", "lr_schedule": "step",
+                     "lr_boundaries": [1], "lr_values": [0.1, 0.01]},
+    "resnet_projection": {**COMMON, "model": "resnet", "depth": 8, "width": 4, "shortcut": "b"},
 }
-TRAINED = ("scratch_smoothing", "finetune_caffe")  # through run_trial; the others are only built (time)
+TRAINED = ("scratch_smoothing", "finetune_caffe", "resnet_cifar")  # through run_trial; the others only built
 
 # Runs first in the child: any import of inat_cnn fails. `-I` and a cwd outside the repository are not enough:
 # the editable install's .pth puts its own finder on sys.meta_path, so the guard goes in front of it.

@@ -19,7 +19,7 @@ import keras
 from ..errors import UserError
 
 _SKIP_AS_TARGET = ("Pooling", "Dropout", "InputLayer", "ZeroPadding", "Cropping", "Resizing", "Rescaling",
-                   "Normalization", "Random")
+                   "Normalization", "Random", "Reshape")
 
 
 class NoConvLayer(UserError):
@@ -63,8 +63,8 @@ def feature_map_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 def default_target_layer(model: keras.Model) -> keras.layers.Layer:
     """The last conv stage's output: the last feature-map layer that is not pooling, dropout,
-    padding or preprocessing (scratch: ``block{N}_act``; ResNet50: ``conv5_block3_out``;
-    VGG16: ``block5_conv3``; InceptionV3: ``mixed10``)."""
+    padding, reshaping or preprocessing (scratch: ``block{N}_act``; CIFAR ResNet: the last residual stage's
+    ``stage3_block{n}_out``; ResNet50: ``conv5_block3_out``; VGG16: ``block5_conv3``; InceptionV3: ``mixed10``)."""
     candidates = [layer for layer in feature_map_layers(model)
                   if not any(part in type(layer).__name__ for part in _SKIP_AS_TARGET)]
     if not candidates:

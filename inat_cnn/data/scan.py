@@ -10,12 +10,15 @@ other file is a candidate and is judged later by its content, not its extension.
 Scans stay inside the root: a symlink to a folder is never followed (that is how loops and
 escapes happen), a symlink to a file is kept only when its target is inside the root and not
 already in the dataset; every link left out is listed as skipped, with its target.
+A class is its folder's name in Unicode NFC: ``Aves/Ardéidae`` written NFC in train/ (Linux tools) and
+NFD in val/ (macOS) is one class; file paths keep their real bytes for reading.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +46,11 @@ class ScannedDataset:
     test: list[tuple[str, int]]  # the dataset's val/ folder (inat); empty for flat
     fingerprint: str
     skipped: list[SkippedFile] = field(default_factory=list)
+
+
+def class_name(folder_name: str) -> str:
+    """The class a folder holds: its name in Unicode NFC (composed), whatever form the file system kept."""
+    return unicodedata.normalize("NFC", folder_name)
 
 
 def _hidden(name: str) -> bool:
@@ -110,7 +118,8 @@ class _Walk:
                 if self._usable(entry):
                     self.skipped.append(SkippedFile(rel, "not inside a class folder"))
                 continue
-            items.extend((f.relative_to(self.root).as_posix(), labels[entry.name]) for f in self.files_under(entry))
+            items.extend((f.relative_to(self.root).as_posix(), labels[class_name(entry.name)])
+                         for f in self.files_under(entry))
         return items
 
     def drop_duplicate_links(self, items: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -192,13 +201,13 @@ def scan_dataset(root: str | os.PathLike[str]) -> ScannedDataset:
     if has_train or has_val:
         if not (has_train and has_val):
             raise _layout_error(root, f"has {'train/' if has_train else 'val/'} but not the other one")
-        names = [p.name for p in walk.class_dirs(train_dir)]
-        extra = sorted({p.name for p in walk.class_dirs(val_dir)} - set(names))
+        names = sorted({class_name(p.name) for p in walk.class_dirs(train_dir)})
+        extra = sorted({class_name(p.name) for p in walk.class_dirs(val_dir)} - set(names))
         if extra:
             raise _layout_error(root, f"val/ has class folders that train/ lacks: {', '.join(extra)}")
         layout, folders = "inat", (train_dir, val_dir)
     else:
-        names = [p.name for p in walk.class_dirs(root)]
+        names = sorted({class_name(p.name) for p in walk.class_dirs(root)})
         layout, folders = "flat", (root,)
     if not names:
         raise _layout_error(root, "has no class folders")

@@ -68,7 +68,7 @@ def step_schedule_problem(schedule: str, boundaries: list[int] | None, values: l
 
 
 class CommonTrial(BaseModel):
-    """Keys shared by both model families."""
+    """Keys shared by every model family."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 

@@ -182,8 +182,7 @@ def _layer(keras, node: Node, config: ResNetTrial, ins: list):
         return layers.Dropout(config.dropout, seed=config.seed, name=name)
     if node.kind == "Augment":
         return augmentation_block(config.seed, config.augment, int(config.image_size))
-    simple = {"Add": layers.Add, "GlobalAveragePooling2D": layers.GlobalAveragePooling2D,
-              "Flatten": layers.Flatten}
     if node.kind == "Rescaling":
         return layers.Rescaling(1.0 / 255, name=name)
+    simple = {"Add": layers.Add, "GlobalAveragePooling2D": layers.GlobalAveragePooling2D, "Flatten": layers.Flatten}
     return simple[node.kind](name=name)

@@ -1,8 +1,10 @@
 """The local-engine agent: claim trials of one sweep until it is done, surviving faults.
 
+Each trial trains in a fresh child process (``trial_process``), so the agent's memory stays flat.
 Faults never stop the sweep or lose a result: a failing trial is recorded with its reason
 and the agent goes on (until ``max_consecutive_failures``). SIGTERM/SIGINT only set a flag
-(training stops after the running batch); the trial is failed as preempted, re-queued and
+(forwarded once to the trial process, which stops after the running batch and leaves a resume
+point); the trial is failed as preempted, re-queued exactly once (whatever signals follow) and
 the agent exits cleanly. A SIGKILLed agent's trial loses its heartbeat and any agent (or
 ``sweep status``) re-queues it. An environment fault (dataset gone or changed, cache
 corrupt, storage unreachable) re-queues the point and stops the agent with the message.
@@ -24,7 +26,7 @@ from optuna.trial import TrialState
 from ..errors import EnvironmentFault, Preempted, SweepStop
 from ..training.stop import StopRequest
 from ..workspace import Workspace
-from . import ledger, recovery, sweep_data
+from . import ledger, reconcile, recovery, sweep_data
 from .objective import Discarded, TrialContext, make_objective
 from .space import make_pruner, make_sampler
 from .storage import GRACE_S, HEARTBEAT_S, load_study, open_storage
@@ -63,6 +65,8 @@ def _stop_reason(study: optuna.Study, validated: Any) -> str | None:
 def _requeue_after(study: optuna.Study, trial_id: int, why: str, log: Callable[[str], None]) -> int | None:
     """Re-queue the point of a trial this agent could not finish (unless another agent already did)."""
     frozen = study._storage.get_trial(trial_id)
+    if reconcile.reconcile(study, frozen, log):  # it had finished: only telling the storage failed
+        return frozen.number
     copy = recovery.requeue_once(study, frozen, why)
     log(f"trial {frozen.number} {why}: re-queued as trial {copy}" if copy is not None else
         f"trial {frozen.number} {why}: already re-queued by another agent")
@@ -83,7 +87,7 @@ def run_agent(sweep_id: str, data_root: Path, *, workspace: Workspace, storage_u
     dataset = sweep_data.bind(study, data_root, log)
     study.sampler = make_sampler(validated.spec)
     study.pruner = make_pruner(validated.spec, _max_epochs(validated))
-    stop = StopRequest()
+    stop = StopRequest(insist_kills=False)  # a second signal must not cut the re-queue short
     ctx = TrialContext(sweep_id, validated, Path(data_root), workspace.ensure(), wandb_mode=wandb_mode,
                        dataset=dataset, stop=stop,
                        agent={"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_s": heartbeat_s,

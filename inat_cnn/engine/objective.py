@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import gc
-import hashlib
-import json
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +15,13 @@ from ..errors import EnvironmentFault, Preempted, TrialFailed, TrialPruned, User
 from ..spec import ValidatedSweep
 from ..trial_config import parse_trial_config, resolved_dict
 from ..workspace import Workspace
-from . import ledger, recovery, seeds, sweep_data
+from . import ledger, reconcile, recovery, resume, seeds, sweep_data
 from .space import search_space, trial_parameters
+from .trial_process import FAKE_TRIAL_ENV, TrialCrashed, run_in_child
 
-# Test hook for the engine's bookkeeping (benchmarks/stress.py, engine tests): when set to a number of
-# seconds, a trial sleeps that long and reports a value derived from its parameters instead of training.
-FAKE_TRIAL_ENV = "INAT_CNN_FAKE_TRIAL_S"
+# FAKE_TRIAL_ENV: the test hook for the engine's bookkeeping (benchmarks/stress.py, engine tests): when set
+# to a number of seconds, a trial sleeps that long and reports a value derived from its parameters.
+__all__ = ["FAKE_TRIAL_ENV", "Discarded", "TrialContext", "make_objective"]
 
 
 class Discarded(Exception):
@@ -57,7 +53,6 @@ class TrialContext:
     workspace: Workspace
     wandb_mode: str | None = None
     split_seed: int = 0
-    splits_cache: dict[tuple, Any] = field(default_factory=dict)
     current_trial_id: int | None = None
     on_trial_start: Callable[[int], None] | None = None
     dataset: dict[str, Any] | None = None  # the sweep's stated dataset (sweep_data.bind)
@@ -76,17 +71,6 @@ class TrialContext:
     def goal(self) -> str:
         spec = self.validated.spec
         return spec.metric.goal if spec.metric else "maximize"
-
-    def splits_for(self, config: Any) -> Any:
-        from ..data import load_splits
-
-        key = (config.image_size, config.resize, config.val_fraction, self.split_seed)
-        if key not in self.splits_cache:
-            self.splits_cache.clear()  # one image size in memory at a time
-            self.splits_cache[key] = load_splits(self.data_root, config.image_size, resize=config.resize,
-                                                 val_fraction=config.val_fraction, split_seed=self.split_seed,
-                                                 cache_dir=self.workspace.cache)
-        return self.splits_cache[key]
 
 
 def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
@@ -110,8 +94,10 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             params.update(seeds.overrides(trial))  # a seed-ensemble trial: the best params, its own seed
             config = parse_trial_config(params, source=f"trial {trial.number}")
             trial.set_user_attr("config", resolved_dict(config))
-            result = _train(ctx, trial, config, trial_dir, train_metric, claimed_at)
+            result, attrs = _train(ctx, trial, config, trial_dir, train_metric, claimed_at)
         except TrialPruned as pruned:
+            # the folder first: if the storage fails now, the next settle records this outcome
+            reconcile.write_outcome(trial_dir, ctx.sweep_id, trial, "PRUNED", None, {"epochs_run": pruned.epoch})
             trial.set_user_attr("epochs_run", pruned.epoch)
             raise optuna.TrialPruned(str(pruned)) from None
         except Preempted:
@@ -129,17 +115,19 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             if fault is not None:
                 _record_fault(trial, fault)
                 raise fault from err
-            reason = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
+            reason = str(err) if isinstance(err, (UserError, TrialCrashed)) else f"{type(err).__name__}: {err}"
             trial.set_user_attr("fail_reason", reason[:500])
             raise
-        finally:
-            _clear_framework()
-        trial.set_user_attr("claim_to_end_s", round(time.time() - claimed_at, 3))
+        attrs["claim_to_end_s"] = round(time.time() - claimed_at, 3)
         value = result.get(ctx.metric)
         value = float(result["best_value"] if value is None else value)
         if not math.isfinite(value):  # Optuna would fail it without a reason, which reads as a lost agent
             trial.set_user_attr("fail_reason", f"{ctx.metric} is {value}")
             raise TrialFailed(f"{ctx.metric} is {value}")
+        # the folder first: if the storage fails from here on, the next settle records this result
+        reconcile.write_outcome(trial_dir, ctx.sweep_id, trial, "COMPLETE", value, attrs)
+        for key, attr in attrs.items():
+            trial.set_user_attr(key, attr)
         _check_target(trial.study, spec, value)
         return value
 
@@ -152,7 +140,7 @@ def _claim(ctx: TrialContext, trial: optuna.Trial, run_cap: int | None) -> None:
     conflict = ledger.cap_conflict(trial.study.get_trials(deepcopy=False), frozen, run_cap)
     final = conflict is not None
     grid_id = frozen.system_attrs.get("grid_id")
-    if conflict is None and grid_id is not None:
+    if conflict is None and grid_id is not None and seeds.SEED_KEY not in frozen.system_attrs:  # seeds: no claim
         holder = recovery.claim_grid_point(trial.study, grid_id, ledger.lineage(frozen))
         if holder != ledger.lineage(frozen):
             conflict = f"grid point {grid_id} is trained by trial {holder}"
@@ -167,54 +155,33 @@ def _record_fault(trial: optuna.Trial, fault: EnvironmentFault) -> None:
     trial.set_user_attr("fail_reason", f"environment ({fault.what}): {fault}"[:500])
 
 
-def _fake_result(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str,
-                 seconds: float) -> dict[str, Any]:
-    """The FAKE_TRIAL_ENV hook: sleep (stopping at a signal), then a deterministic value per parameter set."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if ctx.stop_requested():
-            raise Preempted("stop requested")
-        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
-    params = json.dumps(resolved_dict(config), sort_keys=True, default=str)
-    value = int(hashlib.sha256(params.encode()).hexdigest()[:8], 16) / 2 ** 32
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    tmp = trial_dir / f".fake_trial.json.{os.getpid()}"
-    tmp.write_text(json.dumps({"trial": trial.number, "value": value}))
-    os.replace(tmp, trial_dir / "fake_trial.json")
-    trial.report(value, 1)
-    return {metric: value, ctx.metric: value, "epochs_run": 1}
-
-
 def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str,
-           claimed_at: float) -> dict[str, Any]:
-    fake = os.environ.get(FAKE_TRIAL_ENV)
-    if fake:
-        return _fake_result(ctx, trial, config, trial_dir, metric, float(fake))
-    from ..training import run_trial
+           claimed_at: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train in a fresh process (trial_process); the result and the user attributes to record with it."""
+    def on_epoch(epoch: int, logs: dict[str, float]) -> bool:
+        if metric not in logs:
+            return False
+        trial.report(float(logs[metric]), epoch)
+        return trial.should_prune() and not seeds.overrides(trial)  # seed-ensemble trials run to the end
 
-    def report(epoch: int, logs: dict[str, float]) -> None:
-        if metric in logs:
-            trial.report(float(logs[metric]), epoch)
-            if trial.should_prune() and not seeds.overrides(trial):  # seed-ensemble trials run to the end
-                raise TrialPruned(epoch)
-
-    splits = ctx.splits_for(config)
     spec = ctx.validated.spec
+    job = {"config": resolved_dict(config), "data_root": str(ctx.data_root), "trial_dir": str(trial_dir),
+           "workspace": str(ctx.workspace.root), "metric": metric, "objective_metric": ctx.metric, "goal": ctx.goal,
+           "wandb_group": ctx.sweep_id, "wandb_project": spec.project or "inat-cnn", "wandb_mode": ctx.wandb_mode,
+           "run_name": f"{ctx.sweep_id}-trial-{trial.number:04d}", "number": trial.number,
+           "split_seed": ctx.split_seed, "resume": resume.plan(trial, trial_dir)}
     handed_over_at = time.time()
-    result = run_trial(config, ctx.data_root, trial_dir, workspace=ctx.workspace.root, metric=metric, goal=ctx.goal,
-                       on_epoch_end=report, wandb_group=ctx.sweep_id, wandb_project=spec.project or "inat-cnn",
-                       wandb_mode=ctx.wandb_mode, run_name=f"{ctx.sweep_id}-trial-{trial.number:04d}",
-                       splits=splits, stop=ctx.stop)
-    if ctx.stop_requested() and int(result.metrics.get("epochs_run") or 0) < config.epochs:
-        # training ended early at the signal: not a result, the point runs again
-        raise Preempted(f"stopped by {ctx.stop.signal_name} after {result.metrics.get('epochs_run', 0)} epoch(s)")
-    summary = dict(result.metrics)
-    if summary.get("startup_s") is not None:  # claim → first training step (data, model, compile)
-        trial.set_user_attr("startup_s", round(handed_over_at - claimed_at + summary["startup_s"], 3))
+    summary = run_in_child(job, on_epoch, ctx.stop)
+    if ctx.stop_requested() and int(summary.get("epochs_run") or 0) < config.epochs:
+        # training ended early at the signal: not a result, the point runs again (from its resume point)
+        raise Preempted(f"stopped by {ctx.stop.signal_name} after {summary.get('epochs_run', 0)} epoch(s)")
+    attrs = {}
+    if summary.get("startup_s") is not None:  # claim → first training step (process, data, model, compile)
+        attrs["startup_s"] = round(handed_over_at - claimed_at + summary["startup_s"], 3)
     for key in ("wandb_run_id", "test_accuracy", "epochs_run", "best_epoch"):
         if summary.get(key) is not None:
-            trial.set_user_attr(key, summary[key])
-    return summary
+            attrs[key] = summary[key]
+    return summary, attrs
 
 
 def _check_target(study: optuna.Study, spec: Any, value: float) -> None:
@@ -225,16 +192,3 @@ def _check_target(study: optuna.Study, spec: Any, value: float) -> None:
     reached = value >= target if spec.metric.goal == "maximize" else value <= target
     if reached and not study.user_attrs.get("stopped_reason"):
         study.set_user_attr("stopped_reason", f"metric target {target} reached ({value:.4g})")
-
-
-def _clear_framework() -> None:
-    """Free the finished trial's graph and memory before the next one."""
-    if "keras" not in sys.modules:  # nothing trained in this process (FAKE_TRIAL_ENV): nothing to free
-        return
-    try:
-        import keras
-
-        keras.backend.clear_session()
-    except Exception:  # noqa: BLE001 - clearing is best effort
-        pass
-    gc.collect()

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy import orm as sqlalchemy_orm
 
-from . import ledger
+from . import ledger, reconcile
 
 REQUEUED_AS = "requeued_as"
 GRID_CLAIM = "grid_claim:"
@@ -165,9 +165,13 @@ def settle(study: optuna.Study, grace_s: float, log=None) -> list[tuple[int, int
     beat_stale = set(store._get_stale_trial_ids(study._study_id))
     for number, age in running_ages(study).items():
         t = by_number.get(number)
-        if t is None or age <= max(trial_grace(t, grace_s), grace_s):
+        if t is None:
             continue
-        if t._trial_id in beat_stale or not _has_heartbeat(store, t._trial_id):
+        stale = age > max(trial_grace(t, grace_s), grace_s) and (
+            t._trial_id in beat_stale or not _has_heartbeat(store, t._trial_id))
+        if (stale or _agent_gone(t)) and reconcile.reconcile(study, t, log):
+            continue  # it had finished: its agent only failed to tell the storage
+        if stale:
             try:
                 store.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -179,6 +183,8 @@ def settle(study: optuna.Study, grace_s: float, log=None) -> list[tuple[int, int
         why = ledger.requeue_reason(t)
         if t.number in requeued or why is None:
             continue
+        if reconcile.reconcile(study, t, log):
+            continue  # a result in its folder: recorded, not re-run
         if ledger.is_lost(t) and int(t.system_attrs.get("lost_in_a_row", 0)) >= MAX_LOST:
             continue  # left failed: `sweep requeue --reason lost` runs it again on purpose
         copy = requeue_once(study, t, why)
@@ -192,6 +198,8 @@ def settle(study: optuna.Study, grace_s: float, log=None) -> list[tuple[int, int
 def on_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """Optuna's heartbeat-stale callback: re-queue the trial Optuna just failed, exactly once."""
     why = ledger.requeue_reason(trial)
+    if why is not None and reconcile.reconcile(study, trial):
+        return
     if why is not None and int(trial.system_attrs.get("lost_in_a_row", 0)) < MAX_LOST:
         requeue_once(study, trial, why)
 

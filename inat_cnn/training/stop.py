@@ -4,7 +4,9 @@ The stock ``wandb agent`` stops a run (hyperband, ``wandb sweep --stop``) with S
 kills it with SIGKILL ~30 s later. An exception raised inside a signal handler surfaces
 wherever Python happens to be (a gc callback, a finally block), so the handler only sets
 a flag; the StopOnRequest callback checks it after every batch and sets ``model.stop_training``.
-A second signal while the first is being honoured kills the process at once.
+A second signal while the first is being honoured kills the process at once, unless the request
+was made with ``insist_kills=False`` (the local agent and its trial processes: they must re-queue
+their trial exactly once whatever arrives in which order).
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 class StopRequest:
     """Whether a stop was asked for, and by which signal; ``install()`` catches STOP_SIGNALS."""
 
-    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS):
+    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS, insist_kills: bool = True):
         self.signals = signals
+        # False: later signals are only counted, so the stop is finished (the trial re-queued) whatever
+        # arrives next, e.g. a scheduler's SIGTERM after the terminal's SIGINT (SIGKILL still kills)
+        self.insist_kills = insist_kills
+        self.later_signals: list[int] = []
         self.signum: int | None = None
         self.cut_epoch: int | None = None  # the epoch StopOnRequest interrupted, which is not a full epoch
         self._previous: dict[int, Any] = {}
@@ -59,6 +65,9 @@ class StopRequest:
     def _handle(self, signum: int, frame) -> None:
         if self.signum is None:
             self.signum = signum
+            return
+        if not self.insist_kills:
+            self.later_signals.append(signum)
             return
         # Second signal: the user (or the agent's kill) insists; die with the signal's default action.
         signal.signal(signum, signal.SIG_DFL)

@@ -6,6 +6,7 @@ seeds, restores the dtype policy and finishes its wandb run, whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import atomic
 from ..errors import TrialFailed, TrialPruned, UserError
 from ..trial_config import METRIC_GOALS, parse_trial_config, resolved_dict
 from ..workspace import Workspace
@@ -64,12 +66,15 @@ def phase_plan(config) -> list[tuple[str, int, int, float]]:
 def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_accuracy",
               goal: str = "maximize", on_epoch_end: Callable[[int, dict], Any] | None = None,
               wandb_group: str | None = None, wandb_project: str = "inat-cnn", wandb_mode: str | None = None,
-              run_name: str | None = None, splits=None, stop: StopRequest | None = None) -> TrialResult:
+              run_name: str | None = None, splits=None, stop: StopRequest | None = None,
+              resume: dict[str, Any] | None = None) -> TrialResult:
     """Train one trial into ``out_dir``; raises TrialFailed / TrialPruned (after writing metrics.json).
 
     ``stop`` (a StopRequest whose signal handlers the caller installed): once it is requested,
     training ends after the current batch, the best whole epoch's checkpoint is kept, figures
     are skipped and the trial closes as "stopped" (exit code 0, metrics.json and summary complete).
+    ``resume`` (``{"from": folder}``): continue from that folder's resume point (training.resume),
+    under its wandb run; every whole epoch writes one in ``out_dir``.
     """
     started = time.perf_counter()
     if not isinstance(config, (dict,)) and not hasattr(config, "model_dump"):
@@ -99,7 +104,7 @@ def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_
         with dtype_policy(accel.policy):
             _train(live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end,
                    dict(project=wandb_project, group=wandb_group, name=run_name or out_dir.name, mode=wandb_mode),
-                   started, stop)
+                   started, stop, resume)
             _after_training(live, out_dir, splits, config, state, gpu, stop)
     except TrialPruned:
         _close(out_dir, state, live, started, "pruned", exit_code=0, stop=stop)
@@ -108,11 +113,12 @@ def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_
         _close(out_dir, state, live, started, "failed", exit_code=1, reason=str(err), stop=stop)
         raise
     except BaseException as err:
-        (out_dir / "error.log").write_text(traceback.format_exc())
+        with contextlib.suppress(OSError, atomic.DiskError):  # a full disk must not hide the error itself
+            atomic.write_text(out_dir / "error.log", traceback.format_exc())
         reason = f"{type(err).__name__}: {err}".strip()
         _close(out_dir, state, live, started, "failed", exit_code=1, reason=reason, stop=stop)
-        if isinstance(err, Exception):
-            raise TrialFailed(reason) from err
+        if isinstance(err, Exception):  # a full or read-only disk is the machine's fault: DiskError re-queues
+            raise atomic.disk_error(err, out_dir) or TrialFailed(reason) from err
         raise
     final = "stopped" if _stopping(stop) else "finished"
     _close(out_dir, state, live, started, final, exit_code=0, stop=stop)
@@ -125,6 +131,7 @@ class _Live:
 
     run: Any = None
     monitor: Any = None
+    snapshots: Any = None  # the SnapshotSaver of an lr_schedule: snapshot trial
 
 
 def _load_splits(config, data_root, ws: Workspace):
@@ -152,7 +159,7 @@ def _stopping(stop: StopRequest | None) -> bool:
 
 
 def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, on_epoch_end, wandb_args, started,
-           stop: StopRequest | None):
+           stop: StopRequest | None, resume_job: dict[str, Any] | None = None):
     """Build, log and fit through every phase (the run and monitor go into ``live`` as they exist)."""
     from ..data import ArrayBatches
     from ..models import apply_phase, build_model, summarize_model, tuning_ratios
@@ -160,7 +167,9 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
     from . import wandb_run
     from .callbacks import TrialMonitor
     from .device import batch_options, jit_setting
+    from . import snapshots
     from .optim import compile_model
+    from .resume import Resumer
 
     num_classes = len(splits.class_names)
     model = build_model(config, num_classes)
@@ -171,24 +180,32 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
     val = ArrayBatches(splits.x_val, splits.y_val, config.batch_size, shuffle=False, **feed)
     # Epochs are never selected on test: a test_accuracy sweep keeps the best val_accuracy epoch.
     monitor_name, monitor_goal = ("val_accuracy", "maximize") if metric == "test_accuracy" else (metric, goal)
-    run = live.run = wandb_run.open_run(config=resolved_dict(config), wandb_dir=ws.wandb_dir, **wandb_args)
-    state.update(wandb_run_id=run.id, wandb_run_dir=wandb_run.run_dir(run))
     monitor = live.monitor = TrialMonitor(
         monitor=monitor_name, goal=monitor_goal, checkpoint=out_dir / "model.keras", n_train=len(splits.y_train),
         patience=config.early_stopping_patience, on_epoch_end=on_epoch_end, stop=stop)
-    monitor.sinks.append(wandb_run.epoch_sink(run, monitor))
+    resumer = Resumer.start(out_dir, resume_job, monitor, train)
+    state.update(resumed_at_epoch=resumer.epoch or None, resumed_elapsed_s=resumer.elapsed_s)
+    run = live.run = wandb_run.open_run(config=resolved_dict(config), wandb_dir=ws.wandb_dir, run_id=resumer.run_id,
+                                        **wandb_args)
+    state.update(wandb_run_id=run.id, wandb_run_dir=wandb_run.run_dir(run))
+    monitor.sinks += [wandb_run.epoch_sink(run, monitor), resumer.sink(model, monitor, run, started)]
     callbacks = [monitor] + ([stop.callback()] if stop is not None else [])  # the stop check runs after the monitor
+    if snapshots.is_snapshot(config):  # after the monitor (it marks a cut epoch), before the stop check
+        live.snapshots = snapshots.SnapshotSaver(out_dir, config, stop)
+        callbacks.insert(1, live.snapshots)
     for phase, first, end, lr in phase_plan(config):
-        if end <= first or _stopping(stop):
+        if end <= first or end <= resumer.epoch or _stopping(stop):
             continue
         apply_phase(model, config, "head" if phase == "head" else "fine_tune")
         compile_model(model, config, learning_rate=lr, phase_steps=len(train) * (end - first),
                       first_step=len(train) * first, steps_per_epoch=len(train),
+                      cycles=snapshots.phase_cycles(config, end),
                       num_classes=num_classes, jit_compile=jit_setting(gpu))
         state.update(tuning_ratios(model), trainable_params=count_weights(model.trainable_weights))
         monitor.phase = phase
+        initial = resumer.restore(model, phase, first)
         try:
-            model.fit(train, validation_data=val, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0)
+            model.fit(train, validation_data=val, initial_epoch=initial, epochs=end, callbacks=callbacks, verbose=0)
         finally:
             state["epochs_run"] = len(monitor.history)
             if monitor.train_started_at is not None and "startup_s" not in state:
@@ -208,6 +225,10 @@ def _after_training(live: _Live, out_dir: Path, splits, config, state: dict, gpu
         state["test_skipped"] = f"stopped by {stop.signal_name}; testing {len(splits.y_test)} images would be slow"
     else:
         best = _evaluate_best(out_dir, splits, config, state, gpu)
+        if live.snapshots is not None and live.snapshots.rows:
+            from .snapshots import evaluate_snapshots
+
+            state["snapshot_ensemble"] = evaluate_snapshots(out_dir, live.snapshots.rows, splits, config.batch_size)
     if config.viz and best is not None and not _stopping(stop):
         _render_viz(best, splits, out_dir, state, live.run)
     _log_model_artifact(out_dir, state, live.run)
@@ -273,7 +294,7 @@ def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, 
     best = monitor.best_row if monitor is not None else None
     state.update(state=final, best_epoch=best and best["epoch"], best_value=monitor and monitor.best_value,
                  val_accuracy=best and best.get("val_accuracy"), val_loss=best and best.get("val_loss"),
-                 wall_time_s=time.perf_counter() - started,
+                 wall_time_s=time.perf_counter() - started + float(state.get("resumed_elapsed_s") or 0.0),
                  train_images_per_s=artifacts.train_throughput(history),
                  stopped_early=bool(monitor and monitor.stopped_early) or _stopping(stop),
                  stop_signal=stop.signal_name if stop is not None else None)
@@ -284,6 +305,8 @@ def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, 
         state.setdefault(key, None)
     if reason:
         state["fail_reason"] = reason
+    if live.snapshots is not None:
+        state["snapshots"] = live.snapshots.rows
     artifacts.write_metrics(out_dir, state)
     artifacts.write_history(out_dir, history)
     if run is not None:
@@ -293,4 +316,11 @@ def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, 
         keys = ("test_accuracy", "test_loss", "params", "flops", "layer_tuning_ratio", "parameter_tuning_ratio",
                 "train_images_per_s", "epochs_run", "startup_s", "fail_reason", "stopped_early", "stop_signal",
                 "test_skipped")
-        wandb_run.finish(run, {k: state.get(k) for k in keys} | {"state": final}, exit_code)
+        wandb_run.finish(run, {k: state.get(k) for k in keys} | _snapshot_summary(state) | {"state": final}, exit_code)
+
+
+def _snapshot_summary(state: dict) -> dict[str, Any]:
+    """Each snapshot's validation metrics and the snapshot ensemble's, as flat wandb summary keys."""
+    out = {f"snapshot_{row['snapshot']}/{k}": row[k] for row in state.get("snapshots") or ()
+           for k in ("epoch", "val_accuracy", "val_loss", "test_accuracy") if k in row}
+    return out | {f"snapshot_ensemble/{k}": v for k, v in (state.get("snapshot_ensemble") or {}).items()}

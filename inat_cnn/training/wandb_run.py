@@ -67,8 +67,11 @@ def init_run(**kwargs: Any):
 
 
 def open_run(*, config: dict[str, Any], wandb_dir: Path, project: str, group: str | None, name: str | None,
-             mode: str | None):
-    """Start (or, under `wandb agent`, join) the run of one trial; the summary holds scalars of the best epoch."""
+             mode: str | None, run_id: str | None = None):
+    """Start (or, under `wandb agent`, join) the run of one trial; the summary holds scalars of the best epoch.
+
+    ``run_id``: a resumed trial continues that run (``resume="allow"``: one history).
+    """
     import wandb
 
     wandb_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +81,8 @@ def open_run(*, config: dict[str, Any], wandb_dir: Path, project: str, group: st
         active.config.update(redact_values(config), allow_val_change=True)
         run = active
     else:
-        run = init_run(project=project, group=group, name=name, config=config, dir=str(wandb_dir),
+        resumed = dict(id=run_id, resume="allow") if run_id else {}
+        run = init_run(project=project, group=group, name=name, config=config, dir=str(wandb_dir), **resumed,
                        mode=choose_mode(mode), settings=wandb.Settings(**QUIET), reinit="finish_previous")
     if run.sweep_id:  # the sweep's keys are locked: show what a None ("the default") became
         show_defaults(run, config)

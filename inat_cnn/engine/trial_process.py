@@ -1,0 +1,233 @@
+"""Each trial trains in a fresh child process, so its memory goes back to the OS when it ends.
+
+A long-lived agent that trains in its own process grows with every trial (TensorFlow and wandb
+keep graphs, caches and threads: ~10 MiB per trial measured). Here the agent (the parent) keeps
+everything that talks to the storage: Optuna's ``study.optimize``, its heartbeat thread, the
+per-epoch reports and the pruning decision. The child only trains and never sees the storage URL
+(it is removed from the child's environment; nothing is on argv).
+
+Protocol (JSON lines): the job goes to the child's stdin; the child writes ``ready``, one
+``epoch`` message per epoch (the parent answers each with ``{"prune": bool}`` on stdin) and one
+``result`` or ``error`` message on a pipe of its own (stdout and stderr stay the agent's log).
+
+Signals: the child runs in its own session, so a terminal's Ctrl-C (sent to the foreground process
+group) reaches only the agent, which forwards its stop to the child once, after the child said it
+is ready (its handler is installed). A child whose parent died sees end of file on stdin and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import EnvironmentFault, TrialFailed, TrialPruned, UserError
+
+FD_ENV = "INAT_CNN_TRIAL_FD"
+FAKE_TRIAL_ENV = "INAT_CNN_FAKE_TRIAL_S"
+
+
+class TrialCrashed(Exception):
+    """The child failed outside training (its message says how), or died without a word."""
+
+
+# --- the parent's side -------------------------------------------------------------------------------
+
+def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], bool], stop: Any = None) -> dict[str, Any]:
+    """Run ``job`` in a fresh process; ``on_epoch(epoch, logs)`` returns True to prune; the child's result.
+
+    Raises what the child raised (TrialPruned, TrialFailed, UserError, EnvironmentFault) or TrialCrashed.
+    """
+    from .storage import STORAGE_ENV, STORAGE_FILE_ENV  # here: the child need not import optuna
+
+    read_fd, write_fd = os.pipe()
+    env = {k: v for k, v in os.environ.items() if k not in (STORAGE_ENV, STORAGE_FILE_ENV)}
+    env[FD_ENV] = str(write_fd)
+    proc = subprocess.Popen([sys.executable, "-m", "inat_cnn.engine.trial_process"], stdin=subprocess.PIPE,
+                            pass_fds=(write_fd,), env=env, start_new_session=True)
+    os.close(write_fd)
+    messages = os.fdopen(read_fd, "rb")
+    try:
+        proc.stdin.write((json.dumps(job) + "\n").encode())
+        proc.stdin.flush()
+        return _converse(proc, messages, on_epoch, stop)
+    finally:
+        messages.close()
+        _close_stdin(proc)  # a child still training sees end of file and stops
+        proc.wait()
+
+
+def _close_stdin(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+
+
+def _converse(proc: subprocess.Popen, messages, on_epoch, stop) -> dict[str, Any]:  # noqa: ANN001
+    ready, forwarded, buffer = False, False, b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(messages, selectors.EVENT_READ)
+        while True:
+            if ready and not forwarded and stop is not None and stop.requested:
+                _signal(proc, stop.signum)  # once: the child's own StopRequest takes it from here
+                forwarded = True
+            if not sel.select(timeout=0.2):
+                continue
+            chunk = os.read(messages.fileno(), 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                msg = json.loads(line)
+                if "ready" in msg:
+                    ready = True
+                elif "error" in msg:
+                    raise _rebuild(msg)
+                elif "result" in msg:
+                    return msg["result"]
+                elif "epoch" in msg:
+                    prune = bool(on_epoch(int(msg["epoch"]), msg["logs"]))  # may raise (storage): child stops at EOF
+                    proc.stdin.write((json.dumps({"prune": prune}) + "\n").encode())
+                    proc.stdin.flush()
+    code = proc.wait()
+    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    raise TrialCrashed(f"the trial process ended without a result ({how}"
+                       + (", out of memory?" if code == -signal.SIGKILL else "") + ")")
+
+
+def _signal(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        proc.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def _rebuild(msg: dict[str, Any]) -> Exception:
+    kind, text = msg["error"], msg.get("message", "")
+    if kind == "pruned":
+        return TrialPruned(int(msg["epoch"]))
+    if kind == "failed":
+        return TrialFailed(text)
+    if kind == "user":
+        return UserError(text)
+    if kind == "fault":
+        return EnvironmentFault(text, what=msg.get("what", "environment"))
+    return TrialCrashed(text)
+
+
+# --- the child's side --------------------------------------------------------------------------------
+
+class _Parent:
+    """The child's line to the agent: messages out on the pipe, answers in on stdin (EOF: stop)."""
+
+    def __init__(self, stop: Any):
+        self.out = os.fdopen(int(os.environ[FD_ENV]), "wb", buffering=0)
+        self.stop = stop
+        self.answers: list[dict] = []
+        self.cond = threading.Condition()
+        self.job = json.loads(sys.stdin.buffer.readline())
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in sys.stdin.buffer:
+            with self.cond:
+                self.answers.append(json.loads(line))
+                self.cond.notify()
+        self.stop.request(signal.SIGTERM)  # the agent is gone: stop at the next batch
+        with self.cond:
+            self.answers.append({"prune": False, "gone": True})
+            self.cond.notify()
+
+    def send(self, **msg: Any) -> None:
+        self.out.write((json.dumps(msg, default=str) + "\n").encode())
+
+    def epoch(self, epoch: int, logs: dict) -> bool:
+        self.send(epoch=epoch, logs=logs)
+        with self.cond:
+            self.cond.wait_for(lambda: self.answers)
+            return bool(self.answers.pop(0).get("prune"))
+
+
+def _child_main() -> None:
+    from ..training.stop import StopRequest
+
+    stop = StopRequest(insist_kills=False)
+    stop.install()
+    parent = _Parent(stop)
+    parent.send(ready=True)
+    try:
+        result = _train(parent.job, parent, stop)
+    except TrialPruned as err:
+        parent.send(error="pruned", epoch=err.epoch)
+    except TrialFailed as err:
+        parent.send(error="failed", message=str(err.reason))
+    except EnvironmentFault as err:  # before UserError: a full disk (atomic.DiskError) is both
+        parent.send(error="fault", message=str(err), what=err.what)
+    except UserError as err:
+        parent.send(error="user", message=str(err))
+    except Exception as err:  # noqa: BLE001 - told to the agent, which records it on the trial
+        from ..atomic import disk_error
+
+        disk = disk_error(err)  # a full or read-only disk met outside our own writers: the machine's fault
+        if disk is not None:
+            parent.send(error="fault", message=str(disk), what=disk.what)
+        else:
+            parent.send(error="crash", message=f"{type(err).__name__}: {err}"[:2000])
+    else:
+        parent.send(result=result)
+
+
+def _train(job: dict[str, Any], parent: _Parent, stop: Any) -> dict[str, Any]:
+    fake = os.environ.get(FAKE_TRIAL_ENV)
+    if fake:
+        return _fake(job, parent, stop, float(fake))
+    from ..data import load_splits
+    from ..training import run_trial
+    from ..trial_config import parse_trial_config
+
+    config = parse_trial_config(job["config"], source=job["run_name"])
+
+    def report(epoch: int, logs: dict[str, float]) -> None:
+        if parent.epoch(epoch, {k: v for k, v in logs.items() if isinstance(v, (int, float))}):
+            raise TrialPruned(epoch)
+
+    splits = load_splits(job["data_root"], config.image_size, resize=config.resize, val_fraction=config.val_fraction,
+                         split_seed=job.get("split_seed", 0), cache_dir=Path(job["workspace"]) / "cache")
+    result = run_trial(config, job["data_root"], job["trial_dir"], workspace=job["workspace"], metric=job["metric"],
+                       goal=job["goal"], on_epoch_end=report, wandb_group=job["wandb_group"],
+                       wandb_project=job["wandb_project"], wandb_mode=job["wandb_mode"], run_name=job["run_name"],
+                       splits=splits, stop=stop, **({"resume": job["resume"]} if job.get("resume") else {}))
+    return dict(result.metrics)
+
+
+def _fake(job: dict[str, Any], parent: _Parent, stop: Any, seconds: float) -> dict[str, Any]:
+    """The engine's sleep hook: sleep (stopping at a signal), then report a value from the parameters."""
+    import hashlib
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if stop.requested:
+            return {"epochs_run": 0, "stopped": True}
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+    params = json.dumps(job["config"], sort_keys=True, default=str)
+    value = int(hashlib.sha256(params.encode()).hexdigest()[:8], 16) / 2 ** 32
+    trial_dir = Path(job["trial_dir"])
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    tmp = trial_dir / f".fake_trial.json.{os.getpid()}"
+    tmp.write_text(json.dumps({"trial": job["number"], "value": value}))
+    os.replace(tmp, trial_dir / "fake_trial.json")
+    parent.epoch(1, {job["metric"]: value})
+    return {job["metric"]: value, job["objective_metric"]: value, "epochs_run": 1}
+
+
+if __name__ == "__main__":
+    _child_main()

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import atomic
 from .errors import UserError
 
 _SHOWN = 5  # foreign entries named in a refusal
@@ -44,9 +45,7 @@ def _listing(folder: Path, marker: str) -> list[str]:
 def write_marker(folder: Path, marker: str, kind: str, **details) -> None:
     """Record (last) that this project wrote ``folder``, and exactly which files it holds."""
     record = {"kind": kind, "files": _listing(folder, marker), **details}
-    tmp = folder / f".{marker}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, folder / marker)
+    atomic.write_json(folder / marker, record, indent=1, sort_keys=True)
 
 
 def read_marker(folder: Path, marker: str, kind: str) -> dict | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from .. import atomic
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -35,7 +36,7 @@ def evaluate(
     console.print(f"[bold]test accuracy {result.accuracy:.4f}[/] on {result.count} images")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        atomic.write_json(json_out, result.to_dict(), indent=2)
     if confusion_png is not None:
         save_confusion_png(result, confusion_png)
 

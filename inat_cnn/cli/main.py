@@ -60,3 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _err.print("interrupted")
         sys.exit(130)
+    except OSError as err:  # a full or read-only disk anywhere is told as what it is, exit 2; anything else is a bug
+        from ..atomic import disk_error
+
+        disk = disk_error(err)
+        if disk is None:
+            raise
+        _err.print(f"[bold red]error:[/] {escape(str(disk))}", markup=True)
+        sys.exit(disk.exit_code)

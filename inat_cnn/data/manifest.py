@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from filelock import FileLock
 
+from .. import atomic
 from ..errors import UserError
 from .images import BadImage, probe_image
 from .scan import ScannedDataset, SkippedFile
@@ -121,9 +121,7 @@ def build_manifest(scanned: ScannedDataset, val_fraction: float, split_seed: int
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic.write_text(path, text)
 
 
 def manifest_path(cache_dir: Path, split_id: str) -> Path:

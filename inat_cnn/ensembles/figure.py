@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
+
 
 def accuracy_vs_members_png(judged: Any, path: Path) -> Path | None:
     """Mean of the first n members (rank order) vs n independently trained copies of the best configuration,
@@ -30,7 +32,5 @@ def accuracy_vs_members_png(judged: Any, path: Path) -> Path | None:
     ax.set_xticks(range(1, max(full, len(judged.baseline_curve)) + 1))
     ax.legend(fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.png")
-    fig.savefig(partial, dpi=100)
-    os.replace(partial, path)
+    atomic.save_figure(fig, path, dpi=100)
     return path

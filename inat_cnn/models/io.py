@@ -9,12 +9,11 @@ is replaced by its built-in stand-in in the saved compile config (docs/exports.m
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import atomic
 from ..errors import UserError
 
 _MAX_DETAIL = 400  # characters of the loader's own message kept in the error
@@ -23,13 +22,8 @@ _MAX_DETAIL = 400  # characters of the loader's own message kept in the error
 def save_model(model, path) -> Path:
     """``model.save`` into a temporary file beside ``path``, then rename: a kill never leaves half a model."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial.keras")  # Keras wants a .keras name
-    try:
-        with _portable_compile_config(model):
-            model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic.replacing(path) as tmp, _portable_compile_config(model):  # the temp name keeps .keras
+        model.save(tmp)
     return path
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..errors import UserError
 from . import html as h
 from .figures import to_plotly
@@ -43,9 +43,7 @@ def write_report(result: SweepResult, out: Path) -> ReportOutput:
     pngs = {name: save_png(data, png_folder(out) / f"{name}.png") for name, data in plots.items()}
     with tempfile.TemporaryDirectory(prefix="inat-report-") as scratch:
         text = render_report(result, plots, importances, best_viz_files(result.best(), Path(scratch)))
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, out)
+    atomic.write_text(out, text)
     return ReportOutput(html=out, pngs=pngs, importances=importances)
 
 

@@ -8,12 +8,11 @@ Each goes in its own folder of the export (``ensemble/``, ``snapshots/``, ``seed
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import atomic
 from ..ensembles.build import DataAccess, Member, build_ensemble_folder
 from ..ensembles.figure import accuracy_vs_members_png
 from ..errors import UserError
@@ -164,6 +163,4 @@ def write_judgement(result: SweepResult, best: TrialRecord, summaries: list[Ense
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(partial, path)
+    atomic.write_json(path, data, indent=2, sort_keys=True, default=str)

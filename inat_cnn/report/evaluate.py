@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .. import atomic
 from ..errors import UserError
 from .records import read_json
 
@@ -141,5 +142,5 @@ def save_confusion_png(evaluation: Evaluation, path: Path) -> Path:
         ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
     ax.set_title(f"test accuracy {evaluation.accuracy:.3f} ({evaluation.count} images)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic.save_figure(fig, path, dpi=110)
     return path

@@ -13,7 +13,6 @@ current folder, the sweep database or trial folders, nor any folder holding them
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Callable
 
 import yaml
 
+from .. import atomic
 from ..errors import UserError
 from ..folders import (check_replaceable, check_target, discard_staging, protected_paths, publish_folder,
                        staging_folder, write_marker)
@@ -103,7 +103,8 @@ def export_best(result: SweepResult, out: Path, *, top_k: int = 1, force: bool =
             for summary in ([ensemble] if ensemble else []) + others:
                 metrics[_METRICS_KEY[summary.kind]] = E.summary_dict(summary)
             _write_json(staging / "metrics.json", metrics)
-            (staging / "MODEL_CARD.md").write_text(render_model_card(result, best, config, metrics, ensemble, others))
+            atomic.write_text(staging / "MODEL_CARD.md",
+                              render_model_card(result, best, config, metrics, ensemble, others))
         write_marker(staging, MARKER, _KIND, sweep_id=result.sweep_id, trial=best.name)
         check_destination(out, force, result, workspace)  # again: the folder may have changed meanwhile
         left = publish_folder(staging, out, MARKER, _KIND)
@@ -176,7 +177,7 @@ def copy_trial(source: Path, dest: Path, result: SweepResult, record: TrialRecor
     metrics = scrub({k: v for k, v in (metrics or record.metrics).items() if k not in _LOCAL_ONLY})
     metrics.update(sweep_id=result.sweep_id, sweep_backend=result.backend, trial_number=record.number,
                    trial_name=record.name)
-    (dest / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    atomic.write_text(dest / "config.yaml", yaml.safe_dump(config, sort_keys=True))
     _write_json(dest / "metrics.json", metrics)
     shutil.copy2(source / "model.keras", dest / "model.keras")
     if (source / "history.csv").is_file():
@@ -190,4 +191,4 @@ def copy_trial(source: Path, dest: Path, result: SweepResult, record: TrialRecor
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    atomic.write_json(path, data, indent=2, sort_keys=True, default=str)

@@ -12,6 +12,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from .. import atomic
 from .plotdata import CurveData, ImportanceData, ParallelData, PlotData
 
 
@@ -27,7 +28,7 @@ def save_png(data: PlotData, path: Path) -> Path:
         raise TypeError(f"no PNG renderer for {type(data).__name__}")
     fig.suptitle(data.title)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic.save_figure(fig, path, dpi=110)
     return path
 
 

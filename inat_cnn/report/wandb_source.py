@@ -7,7 +7,6 @@ local backend.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .. import atomic
 from ..errors import UserError
 from .records import SweepResult, TrialRecord, best_of, swept_parameters
 from .scrub import scrub
@@ -83,10 +83,10 @@ def materialize_run(run: Any, dest: Path) -> Path:
     """
     dest.mkdir(parents=True, exist_ok=True)
     config = scrub({k: v for k, v in dict(run.config).items() if not k.startswith("_")})
-    (dest / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    atomic.write_text(dest / "config.yaml", yaml.safe_dump(config, sort_keys=True))
     metrics = scrub({k: v for k, v in _plain_summary(run.summary).items() if not k.startswith("_")})
     metrics.setdefault("wandb_run_id", run.id)
-    (dest / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    atomic.write_json(dest / "metrics.json", metrics, indent=2, default=str)
     with tempfile.TemporaryDirectory(prefix="inat-wandb-") as tmp:
         _download_model(run, Path(tmp) / "artifact", dest / "model.keras")
         download_viz(run, Path(tmp) / "files", dest / "viz")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import secrets
 import time
@@ -12,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .. import atomic
 from ..errors import UserError
 
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s",
@@ -33,7 +32,7 @@ def prepare_out_dir(out_dir: Path) -> Path:
 
 
 def write_config(out_dir: Path, resolved: dict[str, Any]) -> None:
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    atomic.write_text(out_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 
 def _json_safe(value):
@@ -49,17 +48,11 @@ def _json_safe(value):
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
-    path = out_dir / "metrics.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_json_safe(metrics), indent=2) + "\n")
-    tmp.replace(path)
+    atomic.write_json(out_dir / "metrics.json", _json_safe(metrics), indent=2)
 
 
 def write_history(out_dir: Path, history: list[dict[str, Any]]) -> None:
-    with open(out_dir / "history.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
+    atomic.write_csv(out_dir / "history.csv", HISTORY_FIELDS, history)
 
 
 def train_throughput(history: list[dict[str, Any]]) -> float | None:

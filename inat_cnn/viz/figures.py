@@ -8,12 +8,13 @@ and in threads) and every PNG has exactly the pixel size asked for.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .. import atomic
 
 DPI = 100
 #: Height in pixels of the title band above a mosaic (filters, feature maps).
@@ -48,9 +49,7 @@ def save_png(fig: Figure, path: Path) -> Path:
         raise UserError(f"refusing to write over {path}: it is {'a folder' if path.is_dir() else 'not a PNG'}. "
                         "Nothing was changed; choose another --out")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    fig.savefig(partial, dpi=DPI, format="png", facecolor=fig.get_facecolor())
-    os.replace(partial, path)
+    atomic.save_figure(fig, path, dpi=DPI, format="png", facecolor=fig.get_facecolor())
     return path
 
 

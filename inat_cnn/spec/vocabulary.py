@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import Problem
-from ..trial_config import FAMILIES, FAMILY_REGISTRY, METRICS, error_key, step_schedule_problem, suggest
+from ..trial_config import (FAMILIES, FAMILY_REGISTRY, METRICS, CommonTrial, error_key, step_schedule_problem,
+                            suggest)
 from .sweep_spec import UNBOUNDED, ParameterSpec, SweepSpec
 
 #: Keys valid only together (the step schedule): every combination the sweep can draw is checked.
@@ -104,7 +105,7 @@ def _coupled_choices(spec: SweepSpec, base: dict[str, Any]) -> list[list[tuple[s
     for key in COUPLED:
         p = spec.parameters.get(key)
         if p is None or not p.is_finite:
-            out.append([(None, key, base.get(key, FAMILIES["scratch"].model_fields[key].default))])
+            out.append([(None, key, base.get(key, CommonTrial.model_fields[key].default))])
         else:
             out.append([(path, key, value) for path, value in _candidates(key, p)])
     return out

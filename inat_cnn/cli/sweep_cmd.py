@@ -14,6 +14,8 @@ from .storage_opts import StorageFileOpt, StorageOpt
 
 app = typer.Typer(help="Sweeps: validate YAML, create, run and watch.", no_args_is_help=True)
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+NewOpt = typer.Option(False, "--new", help="Make a new sweep even when one from the same file (same spec) exists")
 
 
 def _describe(p) -> str:  # noqa: ANN001 - ParameterSpec
@@ -62,8 +64,12 @@ def validate(files: list[Path] = typer.Argument(..., help="Sweep YAML files")) -
 WorkspaceOpt = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs or INAT_CNN_HOME)")
 
 
-def create_sweep_from_file(file: Path, backend: str, storage: str | None, workspace, data: str | None = None) -> str:
-    """Validate FILE and create its sweep on the chosen backend; return the sweep id."""
+def create_sweep_from_file(file: Path, backend: str, storage: str | None, workspace, data: str | None = None,
+                           new: bool = False) -> str:
+    """Validate FILE and create its sweep on the chosen backend; return the sweep id.
+
+    On the local engine a sweep made earlier from the same spec (same content hash) is continued, and said
+    so on stderr, unless ``new``."""
     from ..spec import load_sweep
 
     validated = load_sweep(file)
@@ -74,15 +80,26 @@ def create_sweep_from_file(file: Path, backend: str, storage: str | None, worksp
     import optuna
 
     from ..engine import sweep_data
-    from ..engine.storage import create_sweep, open_storage
+    from ..engine.storage import open_storage
+    from ..engine.sweep_identity import create_or_continue
 
     if data and not Path(data).is_dir():
         raise UserError(f"--data {data}: no such dataset folder")
-    store = open_storage(storage or workspace.ensure().db_url)
-    sweep_id = create_sweep(validated, store)
-    if data:
-        sweep_data.state(optuna.load_study(study_name=sweep_id, storage=store), data)
-    return sweep_id
+    if not storage and not (workspace.root / "sweeps.db").exists():
+        workspace.ensure()  # a new sweeps.db needs its folder; an existing one is checked first (damaged, read-only)
+    store = open_storage(storage or workspace.db_url)
+    choice = create_or_continue(validated, store, new=new)
+    study = optuna.load_study(study_name=choice.sweep_id, storage=store)
+    if choice.existed:
+        done = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+        err_console.print(f"sweep {choice.sweep_id} was already made from this file (same spec, hash "
+                          f"{study.user_attrs.get('spec_hash', '?')[:12]}; {done} trial(s) finished): continuing "
+                          "it. Pass --new for a new sweep")
+        if data:
+            sweep_data.bind(study, data, err_console.print)  # refuses another dataset; adopts one if it has none
+    elif data:
+        sweep_data.state(study, data)
+    return choice.sweep_id
 
 
 @app.command("create")
@@ -93,15 +110,15 @@ def create(file: Path = typer.Argument(..., help="Sweep YAML"),
                                            "its content fingerprint; agents with other data are refused). "
                                            "Without it, the first agent's --data is adopted. W&B backend: "
                                            "the root put in the agents' command"),
-           storage_file: Path | None = StorageFileOpt) -> None:
-    """Create a sweep from a YAML file and print its id."""
+           storage_file: Path | None = StorageFileOpt, new: bool = NewOpt) -> None:
+    """Create a sweep from a YAML file and print its id (the existing one's when this file made one already)."""
     from ..engine.storage import resolve_storage
     from ..workspace import Workspace
 
     storage = resolve_storage(storage, storage_file)
     if backend not in ("local", "wandb"):
         raise UserError(f"--backend must be local or wandb (got {backend!r})")
-    sweep_id = create_sweep_from_file(file, backend, storage, Workspace.resolve(workspace), data)
+    sweep_id = create_sweep_from_file(file, backend, storage, Workspace.resolve(workspace), data, new=new)
     print(sweep_id)
 
 
@@ -139,8 +156,9 @@ def status(sweep_id: str = typer.Argument(..., help="Sweep id printed by `sweep 
 
 
 def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspace, extra: list[str],
-              gpus: list[str] | None = None) -> str:
-    """Create a local sweep and run ``agents`` agent processes on it with a live status table."""
+              gpus: list[str] | None = None, new: bool = False) -> str:
+    """Create a local sweep (or continue the one this file made) and run ``agents`` agent processes on it
+    with a live status table."""
     from rich.live import Live
 
     from ..engine import ledger, recovery
@@ -148,8 +166,8 @@ def run_sweep(file: Path, data: Path, agents: int, storage: str | None, workspac
     from ..engine.storage import GRACE_S, load_study, open_storage
     from .status_view import trials_table
 
-    sweep_id = create_sweep_from_file(file, "local", storage, workspace, str(data))
-    console.print(f"created sweep [bold]{sweep_id}[/]; starting {agents} agent(s) "
+    sweep_id = create_sweep_from_file(file, "local", storage, workspace, str(data), new=new)
+    console.print(f"sweep [bold]{sweep_id}[/]; starting {agents} agent(s) "
                   f"(logs in {workspace.runs / sweep_id / 'agents'})")
     study, validated = load_study(sweep_id, open_storage(storage or workspace.db_url, must_exist=True))
     metric = study.user_attrs["metric"]
@@ -177,8 +195,10 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
         gpus: str | None = typer.Option(None, "--gpus", help="Comma-separated GPU indices, dealt round-robin "
                                         "to the agents (e.g. --agents 4 --gpus 0,1: two agents per GPU)"),
         storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt,
-        storage_file: Path | None = StorageFileOpt) -> None:
-    """Create a local sweep and run N agents on it, with a live status table."""
+        storage_file: Path | None = StorageFileOpt, new: bool = NewOpt) -> None:
+    """Create a local sweep and run N agents on it, with a live status table.
+
+    When a sweep from the same file (same spec) exists in the storage, it is continued (--new: a new one)."""
     from ..engine.storage import resolve_storage
     from ..workspace import Workspace
 
@@ -186,10 +206,11 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
     extra = (["--count", str(count)] if count else []) + (["--offline"] if offline else [])
     ws = Workspace.resolve(workspace)
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-    sweep_id = run_sweep(file, data, agents, storage, ws, extra, gpu_list)
+    sweep_id = run_sweep(file, data, agents, storage, ws, extra, gpu_list, new=new)
     show_status(sweep_id, storage, ws)
 
 
-from . import requeue_cmd  # noqa: E402 - `sweep requeue` registers on this app
+from . import list_cmd, requeue_cmd  # noqa: E402 - `sweep list`, `sweep requeue` register on this app
 
 requeue_cmd.register(app)
+list_cmd.register(app)

@@ -45,7 +45,8 @@ def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     retried = retried_numbers(trials)
     return [t for t in trials if (t.state in FINISHED or t.state == TrialState.RUNNING)
             and t.number not in retried and not t.user_attrs.get("discarded")
-            and not t.user_attrs.get("preempted") and not t.user_attrs.get("env_fault")]
+            and not t.user_attrs.get("preempted") and not t.user_attrs.get("env_fault")
+            and "ensemble_seed" not in t.system_attrs]  # seed-ensemble trials (engine.seeds) are not the search
 
 
 def budget_left(trials: list[FrozenTrial], run_cap: int | None) -> float:
@@ -70,7 +71,7 @@ def cap_conflict(trials: list[FrozenTrial], me: FrozenTrial, run_cap: int | None
 
     Grid points are claimed atomically in the storage (``recovery.claim_grid_point``), not here.
     """
-    if "failed_trial" in me.system_attrs or run_cap is None:
+    if "failed_trial" in me.system_attrs or "ensemble_seed" in me.system_attrs or run_cap is None:
         return None  # a re-queued trial always runs: it replaces one already counted
     earlier = [t for t in counted(trials) if t.number < me.number]
     return f"run_cap {run_cap} reached by other agents" if len(earlier) >= run_cap else None
@@ -79,8 +80,8 @@ def cap_conflict(trials: list[FrozenTrial], me: FrozenTrial, run_cap: int | None
 def point_key(t: FrozenTrial) -> Any:
     """What makes two trials the same point: the grid id on a grid, else the parameters."""
     if "grid_id" in t.system_attrs:
-        return ("grid", t.system_attrs["grid_id"])
-    return ("params", tuple(sorted((k, repr(v)) for k, v in t.params.items())))
+        return ("grid", t.system_attrs["grid_id"], t.system_attrs.get("ensemble_seed"))
+    return ("params", tuple(sorted((k, repr(v)) for k, v in t.params.items())), t.system_attrs.get("ensemble_seed"))
 
 
 def failed_points(trials: list[FrozenTrial], reason: str | None = None) -> list[FrozenTrial]:

@@ -1,7 +1,8 @@
 """Seed-ensemble trials: the best configuration re-trained with other seeds, by the sweep's own agents.
 
 ``enqueue_seeds`` adds WAITING trials to the sweep's study with the best trial's parameters fixed
-(``fixed_params``, as ``study.enqueue_trial`` does, so a grid sampler leaves them alone) and two system
+(``fixed_params``, as ``study.enqueue_trial`` does, and on a grid the best trial's own ``grid_id``, so
+Optuna's GridSampler neither samples them nor stops early; they claim no grid point) and two system
 attributes that a re-queued copy keeps: ``ensemble_seed`` (the seed the trial trains with, whatever the
 search space says) and ``seed_of`` (the best trial's number). Agents claim them like any trial, in
 parallel; a preempted, lost or faulted one is re-queued like any trial. They are not the search: they
@@ -77,12 +78,16 @@ def enqueue_seeds(study: optuna.Study, best: FrozenTrial, n: int) -> SeedTrials:
     """Queue the seed trials of ``best`` that do not exist yet (idempotent: a second call adds nothing,
     except a new attempt for a seed whose trial failed by itself); returns them all."""
     found = find_seed_trials(study, best, n)
+    system = {"fixed_params": dict(best.params), OF_KEY: best.number}
+    for key in ("grid_id", "search_space"):  # Optuna's GridSampler reads both; the best's point is visited already
+        if key in best.system_attrs:
+            system[key] = best.system_attrs[key]
     for seed in found.seeds:
         if seed in found.trials and seed not in found.failed:
             continue
         study.add_trial(optuna.trial.create_trial(
             state=TrialState.WAITING, params=best.params, distributions=best.distributions,
-            system_attrs={"fixed_params": dict(best.params), SEED_KEY: seed, OF_KEY: best.number},
+            system_attrs={**system, SEED_KEY: seed},
             user_attrs={"requeue_reason": f"seed ensemble of trial {best.number}"}))
     return find_seed_trials(study, best, n)
 

@@ -11,8 +11,6 @@ from .. import atomic
 def accuracy_vs_members_png(judged: Any, path: Path) -> Path | None:
     """Mean of the first n members (rank order) vs n independently trained copies of the best configuration,
     with the fitted aggregations as points at the full size; written atomically. None when nothing was measured."""
-    import os
-
     from matplotlib.figure import Figure
 
     if not judged.curve:

@@ -99,44 +99,54 @@ def _ensemble_section(ensemble: EnsembleSummary, metric: str) -> list[str]:
 _TITLES = {"top-k": "top-k ensemble", "snapshots": "snapshot ensemble", "seeds": "seed ensemble"}
 
 
-def judgement_rows(judged: Any) -> list[list[str]]:
-    """(model, members, test accuracy, params, FLOPs per image) rows: each member, the best single model,
-    each aggregation and the same-cost baseline, as measured on the test split."""
-    cost = judged.cost
+def judgement_rows(judged: dict[str, Any]) -> list[list[str]]:
+    """(model, members, test accuracy, params, FLOPs per image) rows of a judgement (``Judged.to_dict()``):
+    each member, the best single model, each aggregation and the same-cost baseline, on the test split."""
+    cost, members = judged.get("cost") or {}, judged["members"]
     rows = [[f"member {m['name']}", "1", _fmt(m.get("test_accuracy")), _fmt(p), _fmt(f)]
-            for m, p, f in zip(judged.members, cost.get("member_params", []), cost.get("member_flops", []))]
-    if judged.best_single:
-        rows.append([f"best single model ({judged.best_single['name']}, its own input)", "1",
-                     _fmt(judged.best_single.get("test_accuracy")), _fmt(cost.get("one_member_params")),
-                     _fmt(cost.get("one_member_flops"))])
-    for name, agg in judged.aggregations.items():
-        rows.append([f"ensemble, {name} (`{agg['file']}`)", str(len(judged.members)), _fmt(agg.get("test_accuracy")),
+            for m, p, f in zip(members, cost.get("member_params", []), cost.get("member_flops", []))]
+    best = judged.get("best_single")
+    if best:
+        rows.append([f"best single model ({best['name']}, its own input)", "1", _fmt(best.get("test_accuracy")),
+                     _fmt(cost.get("one_member_params")), _fmt(cost.get("one_member_flops"))])
+    for name, agg in judged["aggregations"].items():
+        rows.append([f"ensemble, {name} (`{agg['file']}`)", str(len(members)), _fmt(agg.get("test_accuracy")),
                      _fmt(cost.get("ensemble_params")), _fmt(cost.get("ensemble_flops"))])
-    if judged.baseline:
-        rows.append([f"same-cost baseline: {judged.baseline['count']} copies of the best configuration (mean)",
-                     str(judged.baseline["count"]), _fmt(judged.baseline.get("test_accuracy")), "", ""])
+    baseline = judged.get("baseline")
+    if baseline:
+        rows.append([f"same-cost baseline: {baseline['count']} copies of the best configuration (mean)",
+                     str(baseline["count"]), _fmt(baseline.get("test_accuracy")), "", ""])
     return rows
+
+
+JUDGEMENT_COLUMNS = ["model", "members", "test accuracy", "params", "FLOPs per image"]
+
+
+def judgement_notes(judged: dict[str, Any]) -> list[str]:
+    """The lines under the table: missing baseline, greedy weights, the judgement's own notes."""
+    lines = []
+    if judged.get("baseline") is None:
+        lines.append("same-cost baseline: no independently trained copies of the best configuration yet "
+                     "(`inat-cnn export best --seeds N` trains them)")
+    weights = judged["aggregations"].get("greedy", {}).get("weights")
+    if weights:
+        lines.append("greedy weights: " + ", ".join(f"{m['name']} {w:.2f}" for m, w in zip(judged["members"], weights)))
+    return lines + list(judged.get("notes") or [])
 
 
 def judgement_section(summary: EnsembleSummary) -> list[str]:
     """How the ensemble compares, on test, to its members, the best single model and the same-cost baseline."""
-    judged = summary.judged
-    if judged is None:
+    if summary.judged is None:
         return []
+    judged = summary.judged.to_dict()
     lines = [f"## Judged: the {_TITLES.get(summary.kind, summary.kind)} (`{summary.folder}/`)", "",
-             f"Input: {judged.input_size}×{judged.input_size} raw pixels, resize `{judged.resize}`; each member "
-             "is resized to its own size inside the model. Greedy weights and the stacker were fitted on the "
-             "validation split only; every figure below is on the test split.", "",
-             *_table(["model", "members", "test accuracy", "params", "FLOPs per image"], judgement_rows(judged)), ""]
-    if judged.baseline is None:
-        lines.append("- same-cost baseline: no independently trained copies of the best configuration yet "
-                     "(`inat-cnn export best --seeds N` trains them)")
-    weights = judged.aggregations.get("greedy", {}).get("weights")
-    if weights:
-        lines.append("- greedy weights: " + ", ".join(f"{m['name']} {w:.2f}" for m, w in zip(judged.members, weights)))
+             f"Input: {judged['input_size']}×{judged['input_size']} raw pixels, resize `{judged['resize']}`; each "
+             "member is resized to its own size inside the model. Greedy weights and the stacker were fitted on "
+             "the validation split only; every figure below is on the test split.", "",
+             *_table(JUDGEMENT_COLUMNS, judgement_rows(judged)), ""]
     if summary.figure is not None:
         lines.append(f"- accuracy against the number of members: `{summary.folder}/accuracy_vs_members.png`")
-    lines += [f"- note: {note}" for note in judged.notes]
+    lines += [f"- {line}" for line in judgement_notes(judged)]
     return lines + [""]
 
 

@@ -8,13 +8,19 @@ from keras import ops
 PIECEWISE_AT = (0.5, 0.75)  # piecewise: lr, lr/10, lr/100 at these fractions of the phase
 
 
-def make_schedule(kind: str, learning_rate: float, total_steps: int):
-    """A float (constant) or a keras LearningRateSchedule over ``total_steps`` steps of one phase."""
+def make_schedule(kind: str, learning_rate: float, total_steps: int, cycles: int = 1):
+    """A float (constant) or a keras LearningRateSchedule over ``total_steps`` steps of one phase.
+
+    ``snapshot``: ``cycles`` equal cosine cycles with warm restarts (Huang et al. 2017, snapshot ensembles).
+    """
     total_steps = max(1, int(total_steps))
     if kind == "constant":
         return float(learning_rate)
     if kind == "cosine":
         return keras.optimizers.schedules.CosineDecay(float(learning_rate), decay_steps=total_steps)
+    if kind == "snapshot":
+        return keras.optimizers.schedules.CosineDecayRestarts(
+            float(learning_rate), first_decay_steps=max(1, total_steps // max(1, int(cycles))), t_mul=1.0, m_mul=1.0)
     if kind == "piecewise":
         boundaries = sorted({max(1, int(total_steps * f)) for f in PIECEWISE_AT})
         values = [float(learning_rate) / 10**i for i in range(len(boundaries) + 1)]
@@ -92,14 +98,14 @@ def make_loss(num_classes: int, label_smoothing: float) -> keras.losses.Loss:
 
 
 def compile_model(model: keras.Model, config, *, learning_rate: float, phase_steps: int, num_classes: int,
-                  jit_compile, first_step: int = 0, steps_per_epoch: int = 1) -> None:
-    """(Re)compile for one phase: a fresh optimizer and schedule over the phase's steps (``first_step`` and
-    ``steps_per_epoch`` place the phase on an lr_schedule: step)."""
+                  jit_compile, cycles: int = 1, first_step: int = 0, steps_per_epoch: int = 1) -> None:
+    """(Re)compile for one phase: a fresh optimizer and schedule over the phase's steps (``cycles``: snapshot;
+    ``first_step`` and ``steps_per_epoch`` place the phase on an lr_schedule: step)."""
     if config.lr_schedule == "step":
         schedule = step_schedule(config.lr_boundaries, config.step_values(), unit=config.lr_boundaries_unit,
                                  first_step=first_step, steps_per_epoch=steps_per_epoch)
     else:
-        schedule = make_schedule(config.lr_schedule, learning_rate, phase_steps)
+        schedule = make_schedule(config.lr_schedule, learning_rate, phase_steps, cycles)
     model.compile(optimizer=make_optimizer(config.optimizer, schedule, config.weight_decay),
                   loss=make_loss(num_classes, config.label_smoothing),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],

@@ -50,25 +50,7 @@ CASES = {
 }
 TRAINED = ("scratch_smoothing", "finetune_caffe", "resnet_cifar")  # through run_trial; the others only built
 
-# Runs first in the child: any import of inat_cnn fails. `-I` and a cwd outside the repository are not enough:
-# the editable install's .pth puts its own finder on sys.meta_path, so the guard goes in front of it.
-_ISOLATE = '''
-import importlib.abc, sys
-
-class _NoInatCnn(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "inat_cnn" or name.startswith("inat_cnn."):
-            raise ImportError("inat_cnn is not importable in this test")
-        return None
-
-sys.meta_path.insert(0, _NoInatCnn())
-try:
-    import inat_cnn
-except ImportError:
-    pass
-else:
-    raise SystemExit("inat_cnn is importable: the isolation failed")
-'''
+from plain_keras import ISOLATE as _ISOLATE  # noqa: E402 - tests/ is on sys.path (its conftest)
 
 
 @pytest.fixture(scope="module")

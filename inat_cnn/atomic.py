@@ -42,6 +42,8 @@ class DiskError(UserError, EnvironmentFault):
 
 
 def _mib(n: int) -> str:
+    if n < 2 ** 20:
+        return f"{n / 2 ** 10:,.0f} KiB"
     return f"{n / 2 ** 20:,.1f} MiB" if n < 2 ** 30 else f"{n / 2 ** 30:,.2f} GiB"
 
 

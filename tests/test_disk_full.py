@@ -16,6 +16,8 @@ import yaml
 
 from inat_cnn.data import synthesize
 
+SMOKE = Path(__file__).parents[1] / "sweeps" / "smoke.yaml"
+
 SPEC = {"name": "disk", "method": "grid", "metric": {"name": "val_accuracy", "goal": "maximize"},
         "parameters": {"model": {"value": "scratch"}, "image_size": {"value": 16}, "conv_blocks": {"value": 1},
                        "filters": {"value": 32}, "dense_units": {"value": 256}, "epochs": {"value": 1},
@@ -93,6 +95,21 @@ def test_full_disk_requeues_the_point_and_commands_refuse(tmp_path, tmpfs):
     assert export.returncode == 2, export.stderr[-3000:]
     assert "no space left" in export.stderr and "Traceback" not in export.stderr
     assert not (tmpfs / "best").exists() and not list(tmpfs.glob(".best.*")) and _no_debris(tmpfs) == []
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_sweeps_database(tmp_path, tmpfs):
+    ws = tmpfs / "ws"
+    assert inat("sweep", "create", SMOKE, "--workspace", ws).returncode == 0
+    _fill(tmpfs, leave=0)
+    other = tmp_path / "other.yaml"
+    other.write_text(SMOKE.read_text().replace("name: smoke", "name: other"))
+    proc = inat("sweep", "create", other, "--workspace", ws)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"cannot write the sweeps database {ws / 'sweeps.db'}" in proc.stderr
+    assert "database or disk is full" in proc.stderr and "free of" in proc.stderr and "Traceback" not in proc.stderr
+    (tmpfs / "filler.bin").unlink()
+    assert inat("sweep", "list", "--workspace", ws).returncode == 0  # still whole: quick_check passes
 
 
 @pytest.mark.slow

@@ -275,6 +275,13 @@ class ResilientStorage(RDBStorage):
                     f"sweep storage {redact_url(self.url)} unreachable for {self.retry_s:.0f} s "
                     f"({describe(err, self.url)}); finished trials are kept: start the agent again once the "
                     f"database is back (${RETRY_ENV} sets how long to wait)", what="storage") from None
+            if "disk is full" in str(_root_cause(err)) and self.url.startswith("sqlite"):
+                from ..atomic import DiskError, free_space
+
+                path = self.url.split(":///", 1)[-1]
+                raise DiskError(f"cannot write the sweeps database {path}: SQLite says \"database or disk is full\" "
+                                f"({free_space(path)}). Free some space (old runs/, cache/ or wandb/ of the "
+                                "workspace) and run it again; finished trials are kept", path) from None
             raise
         self._note_recovery()
         return result

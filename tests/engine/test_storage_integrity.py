@@ -28,6 +28,7 @@ def _made(ws: Path) -> tuple[Path, str]:
     return ws / "sweeps.db", created.stdout.split()[-1]
 
 
+@pytest.mark.slow
 def test_a_damaged_database_is_refused_and_left_untouched(tmp_path):
     db, sweep_id = _made(tmp_path / "ws")
     pages = db.stat().st_size // PAGE
@@ -45,6 +46,7 @@ def test_a_damaged_database_is_refused_and_left_untouched(tmp_path):
     assert _digest(db) == before  # never written into
 
 
+@pytest.mark.slow
 def test_a_read_only_database_is_told_as_such(tmp_path):
     db, sweep_id = _made(tmp_path / "ws")
     mount = tmp_path / "ro"

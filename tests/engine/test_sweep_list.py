@@ -24,6 +24,7 @@ def _studies(ws: Path) -> list[str]:
     return sorted(s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{ws / 'sweeps.db'}"))
 
 
+@pytest.mark.slow
 def test_create_twice_is_one_sweep_unless_new_and_list_shows_them(tmp_path):
     ws = tmp_path / "ws"
     first = inat("sweep", "create", SMOKE, "--workspace", ws)
@@ -48,6 +49,7 @@ def test_create_twice_is_one_sweep_unless_new_and_list_shows_them(tmp_path):
     assert all(digest in r.split()[2] for r in rows)  # both come from the same spec
 
 
+@pytest.mark.slow
 def test_two_creates_at_once_make_one_sweep(tmp_path):
     ws = tmp_path / "ws"
     procs = [subprocess.Popen([sys.executable, "-m", "inat_cnn", "sweep", "create", str(SMOKE), "--workspace",

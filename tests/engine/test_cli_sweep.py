@@ -90,7 +90,7 @@ def test_the_sweeps_dataset_is_stated_shown_and_enforced(tmp_path, tiny_data):
     ran = inat("agent", sweep_id, "--data", same, "--workspace", ws, "--count", "1", env=_fake())
     assert ran.returncode == 0 and "holds the sweep's dataset" in ran.stdout and "1 finished" in ran.stdout
     # a sweep created without --data adopts the first agent's, and says so
-    bare = inat("sweep", "create", spec, "--workspace", ws).stdout.strip().splitlines()[-1]
+    bare = inat("sweep", "create", spec, "--workspace", ws, "--new").stdout.strip().splitlines()[-1]
     adopted = inat("agent", bare, "--data", tiny_data, "--workspace", ws, "--count", "1", env=_fake())
     assert adopted.returncode == 0 and "adopting --data" in adopted.stdout
     assert inat("agent", bare, "--data", other, "--workspace", ws, env=_fake()).returncode == 2

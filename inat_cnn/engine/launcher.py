@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import EnvironmentFault
+from ..training.stop import StopRequest
 from ..workspace import Workspace
 from .storage import STORAGE_ENV, STORAGE_FILE_ENV
 
@@ -44,7 +44,10 @@ def run_agents(sweep_id: str, data_root: Path, workspace: Workspace, *, agents: 
     """Start ``agents`` agent processes, call ``on_tick`` while they run, return their exit codes.
 
     Each agent's output goes to ``log_dir/agent-<i>.log``; with ``gpus``, agent i gets
-    ``gpus[i % len(gpus)]``. Ctrl-C forwards SIGTERM so every agent re-queues its running trial.
+    ``gpus[i % len(gpus)]``. The agents run in sessions of their own, so a terminal's Ctrl-C (sent to
+    the foreground process group) and a scheduler's SIGTERM both reach only this process, which sends
+    the first one, once, to every agent and waits for them: each re-queues its running trial exactly
+    once. Later signals are only counted (SIGKILL still kills).
     """
     log_dir = log_dir or workspace.runs / sweep_id / "agents"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -56,22 +59,33 @@ def run_agents(sweep_id: str, data_root: Path, workspace: Workspace, *, agents: 
     tick = _survive_outages(on_tick)
     for i, cmd in enumerate(agent_commands(sweep_id, data_root, workspace, agents, extra, gpus)):
         log = open(log_dir / f"agent-{i}.log", "ab")  # noqa: SIM115 - closed below
-        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True),
+                      log))
+    stop = StopRequest(insist_kills=False)
+    stop.install()
     try:
-        while any(p.poll() is None for p, _ in procs):
-            tick()
-            time.sleep(tick_s)
-    except KeyboardInterrupt:
-        for p, _ in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p, _ in procs:
-            p.wait(timeout=120)
+        _watch([p for p, _ in procs], stop, tick, tick_s)
     finally:
+        stop.restore()
         for _, log in procs:
             log.close()
     tick()
     return [p.returncode for p, _ in procs]
+
+
+def _watch(procs: list[subprocess.Popen], stop: StopRequest, tick: Callable[[], None], tick_s: float) -> None:
+    """Refresh every ``tick_s`` until every agent exited; pass a stop on to each agent once."""
+    forwarded, next_tick = False, 0.0
+    while any(p.poll() is None for p in procs):
+        if stop.requested and not forwarded:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(stop.signum)
+            forwarded = True
+        if time.monotonic() >= next_tick:
+            tick()
+            next_tick = time.monotonic() + tick_s
+        time.sleep(0.1)
 
 
 def _survive_outages(on_tick: Callable[[], None] | None) -> Callable[[], None]:

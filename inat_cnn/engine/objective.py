@@ -102,7 +102,8 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             raise optuna.TrialPruned(str(pruned)) from None
         except Preempted:
             trial.set_user_attr("preempted", True)
-            trial.set_user_attr("fail_reason", "preempted (agent received SIGTERM/SIGINT)")
+            signal_name = ctx.stop.signal_name if ctx.stop_requested() else "a stop signal"
+            trial.set_user_attr("fail_reason", f"preempted (agent received {signal_name})")
             raise
         except EnvironmentFault as fault:
             _record_fault(trial, fault)

@@ -135,7 +135,8 @@ class _Parent:
         self.answers: list[dict] = []
         self.cond = threading.Condition()
         self.job = json.loads(sys.stdin.buffer.readline())
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         for line in sys.stdin.buffer:
@@ -184,6 +185,12 @@ def _child_main() -> None:
             parent.send(error="crash", message=f"{type(err).__name__}: {err}"[:2000])
     else:
         parent.send(result=result)
+    # The agent closes our stdin once it has the message; exit without interpreter finalization, which
+    # would stall on the reader thread's stdin lock (everything is written and closed by now).
+    parent.reader.join(timeout=30)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _train(job: dict[str, Any], parent: _Parent, stop: Any) -> dict[str, Any]:
@@ -210,22 +217,24 @@ def _train(job: dict[str, Any], parent: _Parent, stop: Any) -> dict[str, Any]:
 
 
 def _fake(job: dict[str, Any], parent: _Parent, stop: Any, seconds: float) -> dict[str, Any]:
-    """The engine's sleep hook: sleep (stopping at a signal), then report a value from the parameters."""
+    """The engine's sleep hook: report a value derived from the parameters, sleep (stopping at a signal),
+    then mark the point trained (``fake_trial.json``)."""
     import hashlib
 
+    params = json.dumps(job["config"], sort_keys=True, default=str)
+    value = int(hashlib.sha256(params.encode()).hexdigest()[:8], 16) / 2 ** 32
+    if parent.epoch(1, {job["metric"]: value}):
+        raise TrialPruned(1)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if stop.requested:
             return {"epochs_run": 0, "stopped": True}
         time.sleep(min(0.05, max(0.0, end - time.monotonic())))
-    params = json.dumps(job["config"], sort_keys=True, default=str)
-    value = int(hashlib.sha256(params.encode()).hexdigest()[:8], 16) / 2 ** 32
     trial_dir = Path(job["trial_dir"])
     trial_dir.mkdir(parents=True, exist_ok=True)
     tmp = trial_dir / f".fake_trial.json.{os.getpid()}"
     tmp.write_text(json.dumps({"trial": job["number"], "value": value}))
     os.replace(tmp, trial_dir / "fake_trial.json")
-    parent.epoch(1, {job["metric"]: value})
     return {job["metric"]: value, job["objective_metric"]: value, "epochs_run": 1}
 
 

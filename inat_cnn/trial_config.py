@@ -102,6 +102,8 @@ class CommonTrial(BaseModel):
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(0.1, description="Share of train/ held out for validation")
     seed: int = Field(0, description="Seed for weights, shuffling and augmentation")
     viz: bool = Field(True, description="Log filters, guided backprop and prediction figures at the end")
+    feature_cache: bool = Field(True, description="Train a phase without augmentation on cached outputs of its "
+                                                  "frozen layers (off: false or INAT_CNN_FEATURE_CACHE=0)")
 
     @model_validator(mode="after")
     def _check_step_schedule(self) -> "CommonTrial":

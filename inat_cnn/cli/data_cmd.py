@@ -1,4 +1,5 @@
-"""`inat-cnn data synth|inspect|prepare`: make a synthetic dataset, look at one, build its decode cache."""
+"""`inat-cnn data synth|inspect|prepare|features`: make a synthetic dataset, look at one, build its decode
+cache, list or prune the frozen-prefix feature caches."""
 
 from __future__ import annotations
 
@@ -127,3 +128,31 @@ def prepare(
                   f"{len(splits.skipped)} files skipped ({time.perf_counter() - started:.1f} s)")  # fmt: skip
     console.print(f"manifest: {splits.manifest_path}", markup=False)
     console.print(f"cache: {cache_folder(cache, splits.split_id, image_size, resize)}", markup=False)
+
+
+@app.command()
+def features(
+    cache_dir: Path = typer.Option(None, help=_CACHE_HELP),
+    prune: bool = typer.Option(False, "--prune", help="Remove half builds of dead processes, and with "
+                               "--unused-days or --all the caches no sweep has opened since."),
+    unused_days: float = typer.Option(None, min=0, help="With --prune: also remove caches unused this many days."),
+    all_: bool = typer.Option(False, "--all", help="With --prune: remove every feature cache."),
+) -> None:
+    """List the frozen-prefix feature caches (size, last use) and remove those no sweep needs."""
+    from rich.table import Table
+
+    from ..features.store import entries
+    from ..features.store import prune as prune_caches
+
+    console, cache = _console(), _cache_dir(cache_dir)
+    if prune:
+        gone = prune_caches(cache, unused_days=unused_days, everything=all_)
+        console.print(f"removed {len(gone)} feature cache folder(s), {sum(e.bytes for e in gone) / 1e6:.1f} MB",
+                      markup=False)
+    found = entries(cache)
+    table = Table("folder", "MB", "idle days", "what", title=f"feature caches under {cache}")
+    for e in found:
+        idle = "-" if e.idle_days is None else f"{e.idle_days:.1f}"
+        table.add_row(e.path.name, f"{e.bytes / 1e6:.1f}", idle, e.what)
+    console.print(table)
+    console.print(f"total: {sum(e.bytes for e in found) / 1e6:.1f} MB in {len(found)} folder(s)", markup=False)

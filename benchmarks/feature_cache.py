@@ -1,0 +1,130 @@
+"""A layer-fine-tuning grid end to end, with and without the frozen-prefix feature cache.
+
+MobileNetV2 (weights none: the cost is the same as imagenet's), frozen-k for 5 values of k, E epochs, no
+augmentation, on a small generated dataset. Each trial is a full ``run_trial`` (build, fit, checkpoint,
+test evaluation; figures off) in a fresh workspace per arm, so the cached arm pays every cache build.
+Prints and writes JSON: wall time per arm, the end-to-end ratio, and the mean per-epoch ratio.
+
+    .venv/bin/python benchmarks/feature_cache.py --out /tmp/feature_cache.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def _grid(ks, image_size, epochs, batch, feature_cache):
+    return [{"model": "finetune", "backbone": "mobilenet_v2", "weights": "none", "image_size": image_size,
+             "trainable_layers": k, "epochs": epochs, "batch_size": batch, "viz": False,
+             "feature_cache": feature_cache} for k in ks]
+
+
+def _trial(arm: str, i: int, cfg: dict, splits, work: Path) -> dict:
+    from inat_cnn.training.trial import run_trial
+
+    os.environ["INAT_CNN_HOME"] = str(work / arm)  # one workspace per arm: the cached arm pays its builds
+    t0 = time.perf_counter()
+    result = run_trial(cfg, None, work / arm / f"trial{i}", splits=splits, wandb_mode="offline")
+    return {"k": cfg["trainable_layers"], "wall_s": round(time.perf_counter() - t0, 2),
+            "epoch_s": [round(r["epoch_time_s"], 3) for r in result.history],
+            "val_accuracy": result.metrics.get("val_accuracy"), "feature_cache": result.metrics.get("feature_cache")}
+
+
+def _arms(ks, args, splits, work: Path) -> dict:
+    """Both arms, interleaved trial by trial (a shared machine's load then hits both alike)."""
+    _trial("warmup", 0, _grid([0], args.image_size, 1, args.batch_size, False)[0], splits, work)  # TF start-up
+    arms = {"without_cache": {"trials": []}, "with_cache": {"trials": []}}
+    for i, k in enumerate(ks):
+        for arm, on in (("without_cache", False), ("with_cache", True)):
+            cfg = _grid([k], args.image_size, args.epochs, args.batch_size, on)[0]
+            arms[arm]["trials"].append(_trial(arm, i, cfg, splits, work))
+    for arm in arms.values():
+        arm["wall_s"] = round(sum(t["wall_s"] for t in arm["trials"]), 2)
+    return arms
+
+
+def precision_check(splits, image_size: int, ks, steps: int, work: Path) -> dict:
+    """The same steps on float16 and on float32 features, from the same weights: how far apart they end."""
+    import keras
+    import numpy as np
+
+    from inat_cnn.data import ArrayBatches
+    from inat_cnn.features.phase import plan_phase
+    from inat_cnn.models import apply_phase
+    from inat_cnn.models.finetune import build_finetune
+    from inat_cnn.trial_config import parse_trial_config
+    from inat_cnn.training.optim import compile_model
+
+    out = {}
+    for k in ks:
+        keras.utils.set_random_seed(0)
+        cfg = parse_trial_config(_grid([k], image_size, 1, 16, True)[0])
+        model = build_finetune(cfg, len(splits.class_names))
+        initial = [np.array(v.numpy()) for v in model.variables]
+        runs = {}
+        for dtype in ("float32", "float16"):
+            for v, w in zip(model.variables, initial):
+                v.assign(w)
+            apply_phase(model, cfg, "fine_tune")
+            compile_model(model, cfg, learning_rate=1e-3, phase_steps=steps, num_classes=len(splits.class_names),
+                          jit_compile=False)
+            train = ArrayBatches(splits.x_train[: steps * 16], splits.y_train[: steps * 16], 16, shuffle=False)
+            phase = plan_phase(model, cfg, splits, work / f"prec-{dtype}", "fine_tune", train, [], dtype=dtype)
+            keras.utils.set_random_seed(1)
+            hist = phase.suffix.fit(phase.train, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+            val = phase.suffix.evaluate(phase.val, verbose=0, return_dict=True)
+            runs[dtype] = (hist.history["loss"][-1], val, [np.array(v.numpy()) for v in model.trainable_variables])
+        (l32, v32, w32), (l16, v16, w16) = runs["float32"], runs["float16"]
+        out[k] = {"train_loss_f32": l32, "train_loss_f16": l16,
+                  "val_loss_f32": v32["loss"], "val_loss_f16": v16["loss"],
+                  "val_acc_f32": v32["accuracy"], "val_acc_f16": v16["accuracy"],
+                  "max_weight_diff": float(max(np.abs(a - b).max() for a, b in zip(w32, w16)))}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--ks", default="0,5,10,20,40")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--classes", type=int, default=5)
+    parser.add_argument("--per-class", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--precision", action="store_true", help="Only compare float16 and float32 features")
+    args = parser.parse_args()
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ["INAT_CNN_QUIET"] = "1"
+    from inat_cnn.data import load_splits, synthesize
+
+    work = Path(tempfile.mkdtemp(prefix="inat_fc_bench_"))
+    root = synthesize(work / "data", classes=args.classes, per_class=args.per_class, test_per_class=4,
+                      min_side=args.image_size, max_side=args.image_size + 32)
+    splits = load_splits(root, args.image_size, cache_dir=work / "decode")
+    ks = [int(k) for k in args.ks.split(",")]
+    if args.precision:
+        print(json.dumps(precision_check(splits, args.image_size, ks, 10, work), indent=1))
+        return
+    arms = _arms(ks, args, splits, work)
+
+    def mean_epoch(arm):  # epochs after the first (tracing) of every trial
+        later = [e for t in arms[arm]["trials"] for e in t["epoch_s"][1:]]
+        return sum(later) / len(later)
+
+    result = {"args": vars(args) | {"out": str(args.out)}, "train_images": len(splits.y_train),
+              "end_to_end_ratio": round(arms["without_cache"]["wall_s"] / arms["with_cache"]["wall_s"], 2),
+              "per_epoch_ratio": round(mean_epoch("without_cache") / mean_epoch("with_cache"), 2), "arms": arms}
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""A process that asks the feature cache for one key: ``python builder_proc.py CACHE_DIR LOG SLEEP_S``.
+
+Its ``compute`` appends this pid to LOG on every batch (so a test can count who computed) and sleeps.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inat_cnn.features.cache import load_or_build
+
+IDENTITY = {"backbone": "fake", "image_size": 4, "cut": ["x"], "split": "s1"}
+SHAPES = [(2,)]
+
+
+def parts():
+    x = np.arange(12 * 4 * 4 * 3, dtype=np.uint8).reshape(12, 4, 4, 3)
+    return {"train": x[:8], "val": x[8:10], "test": x[10:]}
+
+
+def compute_with(log: Path, sleep_s: float):
+    def compute(images):
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        time.sleep(sleep_s)
+        flat = images.reshape(len(images), -1).astype(np.float32)
+        return [np.stack([flat.mean(axis=1), flat.max(axis=1)], axis=1)]
+
+    return compute
+
+
+if __name__ == "__main__":
+    cache_dir, log, sleep_s = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+    got = load_or_build(cache_dir, IDENTITY, SHAPES, parts(), compute_with(log, sleep_s), batch=4)
+    print(f"built={got.built} path={got.path}")

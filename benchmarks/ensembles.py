@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="The sweep sampler's seed")
     args = parser.parse_args()
 
+    from inat_cnn.data import load_splits
     from inat_cnn.engine.agent import run_agent
     from inat_cnn.engine.storage import create_sweep, open_storage
     from inat_cnn.report.export import export_best
@@ -44,8 +45,12 @@ def main() -> None:
     from inat_cnn.workspace import Workspace
 
     started = time.perf_counter()
-    data = write_digits(args.out / "digits", side=24, per_class=140, test_per_class=30)
+    data = args.out / "digits"
+    if not data.is_dir():  # a second run reuses the dataset (and its decode cache); each run is a new sweep
+        write_digits(data, side=24, per_class=140, test_per_class=30)
     ws = Workspace(args.out / "ws")
+    for size in SPACE["image_size"]["values"]:  # decoded once up front, as `inat-cnn data prepare` does
+        load_splits(data, size, cache_dir=ws.ensure().cache)
     spec = {"name": "digits-ensembles", "method": "random", "run_cap": args.trials,
             "metric": {"name": "val_accuracy", "goal": "maximize"}, "parameters": SPACE}
     validated = validate_sweep_dict(yaml.safe_load(yaml.safe_dump(spec)))

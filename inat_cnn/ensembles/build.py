@@ -61,8 +61,11 @@ class Judged:
 
 
 def build_ensemble_folder(kind: str, members: list[Member], dest: Path, *, data: DataAccess | None = None,
-                          baseline: list[Member] | None = None) -> Judged:
-    """Write the ensemble folder and return its judgement (figures only when ``data`` is given)."""
+                          baseline: list[Member] | None = None, best: Member | None = None) -> Judged:
+    """Write the ensemble folder and return its judgement (figures only when ``data`` is given).
+
+    ``best``: the best single model to compare with (default: the first member); ``baseline``: independently
+    trained copies of the best configuration, the best itself first."""
     from ..models.io import save_model
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ def build_ensemble_folder(kind: str, members: list[Member], dest: Path, *, data:
         fitted["stacked"] = lambda p: aggregate.stacked(p, *stacker)
     for name, combine in fitted.items():
         judged.aggregations[name]["val_accuracy"] = aggregate.accuracy(combine(val), splits.y_val)
-    _judge_on_test(judged, probe, splits, fitted, members, data, baseline)
+    _judge_on_test(judged, probe, splits, fitted, best or members[0], data, baseline)
     return judged
 
 
@@ -109,7 +112,7 @@ def member_probs(model: Any, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(chunks, axis=1).astype("float64")
 
 
-def _judge_on_test(judged: Judged, probe: Any, splits: Any, fitted: dict, members: list[Member],
+def _judge_on_test(judged: Judged, probe: Any, splits: Any, fitted: dict, best: Member,
                    data: DataAccess, baseline: list[Member] | None) -> None:
     labels = splits.y_test
     if not len(labels):
@@ -121,19 +124,21 @@ def _judge_on_test(judged: Judged, probe: Any, splits: Any, fitted: dict, member
     for name, combine in fitted.items():
         judged.aggregations[name]["test_accuracy"] = aggregate.accuracy(combine(test), labels)
     judged.curve = [[n, aggregate.accuracy(test[:n].mean(axis=0), labels)] for n in range(1, len(test) + 1)]
-    lead = members[0]
-    judged.best_single = {"name": lead.name, "test_accuracy": _own_accuracy(lead, data)}
+    judged.best_single = {"name": best.name, "test_accuracy": _own_accuracy(best, data)}
     if baseline and len(baseline) >= 2:
-        models = [_load(m.model_path) for m in baseline]
-        copies = member_probs(graph.members_model(models), splits.x_test) if \
-            graph.check_members(models)[0] == judged.input_size else None
-        if copies is not None:
-            judged.baseline_curve = [[n, aggregate.accuracy(copies[:n].mean(axis=0), labels)]
-                                     for n in range(1, len(copies) + 1)]
-            n = min(len(copies), len(members))
-            judged.baseline = {"members": [m.name for m in baseline[:n]], "count": n,
-                               "test_accuracy": judged.baseline_curve[n - 1][1],
-                               "complete": n == len(members)}
+        _judge_baseline(judged, baseline, data)
+
+
+def _judge_baseline(judged: Judged, baseline: list[Member], data: DataAccess) -> None:
+    """The mean of the first n copies of the best configuration, at their own input (after every fit)."""
+    models = [_load(m.model_path) for m in baseline]
+    own = data.load(graph.check_members(models)[0], baseline[0].resize, baseline[0].val_fraction)
+    copies = member_probs(graph.members_model(models), own.x_test)
+    judged.baseline_curve = [[n, aggregate.accuracy(copies[:n].mean(axis=0), own.y_test)]
+                             for n in range(1, len(copies) + 1)]
+    n = min(len(copies), len(judged.members))
+    judged.baseline = {"members": [m.name for m in baseline[:n]], "count": n,
+                       "test_accuracy": judged.baseline_curve[n - 1][1], "complete": n == len(judged.members)}
 
 
 def _own_accuracy(member: Member, data: DataAccess) -> float:

@@ -116,11 +116,7 @@ def plan_seeds(study: Any, result: SweepResult, best: TrialRecord, n: int, wait_
     found = seeds.enqueue_seeds(study, frozen, n)
     if wait_s and found.pending:
         found = seeds.wait_for_seeds(study, frozen, n, wait_s, log=log)
-    members = [member_from_folder(f"trial-{t.number:04d} (seed {t.system_attrs[seeds.SEED_KEY]})",
-                                  Path(t.user_attrs["trial_dir"]), trial_number=t.number,
-                                  seed=t.system_attrs[seeds.SEED_KEY])
-               for t in found.finished if t.user_attrs.get("trial_dir")
-               and (Path(t.user_attrs["trial_dir"]) / "model.keras").is_file()]
+    members = seed_members(found.finished)
     note = None
     if len(members) < n:
         note = (f"--seeds {n}: {len(members)} of the {n} seed trials of {best.name} have finished "
@@ -129,12 +125,34 @@ def plan_seeds(study: Any, result: SweepResult, best: TrialRecord, n: int, wait_
     return SeedPlan(members, seed_trial_numbers(study), note)
 
 
+def seed_members(trials: list[Any]) -> list[Member]:
+    """Finished seed trials that left a model, as members (named by trial and seed)."""
+    from ..engine.seeds import SEED_KEY
+
+    return [member_from_folder(f"trial-{t.number:04d} (seed {t.system_attrs[SEED_KEY]})",
+                               Path(t.user_attrs["trial_dir"]), trial_number=t.number, seed=t.system_attrs[SEED_KEY])
+            for t in trials
+            if t.user_attrs.get("trial_dir") and (Path(t.user_attrs["trial_dir"]) / "model.keras").is_file()]
+
+
+def finished_seed_members(study: Any, best: TrialRecord) -> list[Member]:
+    """Seed trials of ``best`` an earlier ``--seeds`` run left (the same-cost baseline without ``--seeds``)."""
+    from optuna.trial import TrialState
+
+    from ..engine.seeds import SEED_KEY, seed_of
+
+    if study is None:
+        return []
+    done = [t for t in study.get_trials(deepcopy=False) if seed_of(t) == best.number and t.state == TrialState.COMPLETE]
+    return seed_members(sorted(done, key=lambda t: int(t.system_attrs[SEED_KEY])))
+
+
 def export_kind(kind: str, members: list[Member], staging: Path, data: DataAccess | None,
-                baseline: list[Member] | None, records: list[TrialRecord] | None = None,
+                baseline: list[Member] | None, best: Member, records: list[TrialRecord] | None = None,
                 skipped: list[str] | None = None) -> EnsembleSummary:
     """One ensemble folder of the export, and its summary for metrics.json and the model card."""
     dest = staging / FOLDERS[kind]
-    judged = build_ensemble_folder(kind, members, dest, data=data, baseline=baseline)
+    judged = build_ensemble_folder(kind, members, dest, data=data, baseline=baseline, best=best)
     figure = accuracy_vs_members_png(judged, dest / "accuracy_vs_members.png")
     summary = EnsembleSummary(members=records or [], test_accuracy=judged.aggregations["mean"].get("test_accuracy"),
                               best_single_test_accuracy=(judged.best_single or {}).get("test_accuracy"),

@@ -95,9 +95,11 @@ def export_best(result: SweepResult, out: Path, *, top_k: int = 1, force: bool =
         with tempfile.TemporaryDirectory(prefix="inat-export-") as scratch:
             fetched = _Fetcher(Path(scratch))
             config, metrics = copy_trial(fetched(best), staging, result, best)
-            baseline = [E.member_from_folder(best.name, fetched(best))] + plan.members if plan else None
-            ensemble, others, warnings = _ensembles(result, ranked, best, fetched, staging, data, top_k, snapshots,
-                                                    plan, baseline)
+            lead = E.member_from_folder(best.name, fetched(best))
+            copies = plan.members if plan else E.finished_seed_members(study, best)
+            baseline = [lead, *copies] if copies else None
+            ensemble, others, warnings = _ensembles(ranked, best, fetched, staging, data, top_k, snapshots,
+                                                    plan, baseline, lead)
             if plan is not None and plan.note:
                 warnings.append(plan.note)
             for summary in ([ensemble] if ensemble else []) + others:
@@ -121,8 +123,8 @@ def export_best(result: SweepResult, out: Path, *, top_k: int = 1, force: bool =
 _METRICS_KEY = {"top-k": "ensemble", "snapshots": "snapshot_ensemble", "seeds": "seed_ensemble"}
 
 
-def _ensembles(result: SweepResult, ranked: list[TrialRecord], best: TrialRecord, fetched: Any, staging: Path,
-               data: Any, top_k: int, snapshots: bool, plan: Any, baseline: Any
+def _ensembles(ranked: list[TrialRecord], best: TrialRecord, fetched: Any, staging: Path, data: Any, top_k: int,
+               snapshots: bool, plan: Any, baseline: Any, lead: Any
                ) -> tuple[EnsembleSummary | None, list[EnsembleSummary], list[str]]:
     """The top-k, snapshot and seed ensembles asked for, each in its folder of ``staging``."""
     ensemble, others, warnings = None, [], []
@@ -133,7 +135,7 @@ def _ensembles(result: SweepResult, ranked: list[TrialRecord], best: TrialRecord
             warnings += [f"no ensemble: only {len(chosen)} of the top {min(top_k, len(ranked))} trials can be "
                          "combined", *skipped]
         else:
-            ensemble = E.export_kind("top-k", [m for _, m in chosen], staging, data, baseline,
+            ensemble = E.export_kind("top-k", [m for _, m in chosen], staging, data, baseline, lead,
                                      [r for r, _ in chosen], skipped)
             warnings += skipped
     if snapshots:
@@ -142,9 +144,9 @@ def _ensembles(result: SweepResult, ranked: list[TrialRecord], best: TrialRecord
             warnings.append(f"--snapshots: {best.name} saved {len(members)} snapshot(s); train with "
                             "`lr_schedule: snapshot` and `snapshots: M` (M > 1) to get a snapshot ensemble")
         else:
-            others.append(E.export_kind("snapshots", members, staging, data, baseline))
+            others.append(E.export_kind("snapshots", members, staging, data, baseline, lead))
     if plan is not None and len(plan.members) >= 2:
-        others.append(E.export_kind("seeds", plan.members, staging, data, baseline))
+        others.append(E.export_kind("seeds", plan.members, staging, data, baseline, lead))
     if data is None and (ensemble is not None or others):
         warnings.append("ensemble test accuracy not measured: pass --data ROOT")
     return ensemble, others, warnings

@@ -51,10 +51,11 @@ class SnapshotSaver(keras.callbacks.Callback):
         if epoch + 1 <= self.first or done % self.cycle_epochs or (self.stop is not None and
                                                                      self.stop.cut_epoch == epoch):
             return
-        path = snapshot_path(self.out_dir, len(self.rows) + 1)
+        index = done // self.cycle_epochs  # by cycle, so a resumed trial numbers its snapshots right
+        path = snapshot_path(self.out_dir, index)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_model(self.model, path)
-        row = {"snapshot": len(self.rows) + 1, "epoch": epoch + 1, "path": f"{FOLDER}/{path.name}"}
+        row = {"snapshot": index, "epoch": epoch + 1, "path": f"{FOLDER}/{path.name}"}
         row.update({k: float(logs[k]) for k in ("val_accuracy", "val_loss") if logs and k in logs})
         self.rows.append(row)
 

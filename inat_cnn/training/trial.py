@@ -170,6 +170,7 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
     from . import snapshots
     from .optim import compile_model
     from .resume import Resumer
+    from ..features.phase import finish_phase
 
     num_classes = len(splits.class_names)
     model = build_model(config, num_classes)
@@ -204,14 +205,34 @@ def _train(live: _Live, config, splits, out_dir, ws, state, gpu, metric, goal, o
         state.update(tuning_ratios(model), trainable_params=count_weights(model.trainable_weights))
         monitor.phase = phase
         initial = resumer.restore(model, phase, first)
+        cached = _feature_phase(model, config, splits, ws, phase, train, callbacks, state)
+        fit_model, fit_train, fit_val, fit_callbacks = ((cached.suffix, cached.train, cached.val, cached.callbacks)
+                                                        if cached.used else (model, train, val, callbacks))
         try:
-            model.fit(train, validation_data=val, initial_epoch=initial, epochs=end, callbacks=callbacks, verbose=0)
+            fit_model.fit(fit_train, validation_data=fit_val, initial_epoch=initial, epochs=end,
+                          callbacks=fit_callbacks, verbose=0)
         finally:
+            finish_phase(cached, train)
             state["epochs_run"] = len(monitor.history)
             if monitor.train_started_at is not None and "startup_s" not in state:
                 state["startup_s"] = monitor.train_started_at - started
         if monitor.stopped_early:
             break
+
+
+def _feature_phase(model, config, splits, ws, phase: str, train, callbacks: list, state: dict):
+    """Whether this phase trains the suffix on cached frozen-prefix features (the record goes to metrics.json)."""
+    from ..features.phase import plan_phase
+
+    cached = plan_phase(model, config, splits, ws.cache, phase, train, callbacks, log=log.info)
+    state.setdefault("feature_cache", []).append(cached.record)
+    return cached
+
+
+def _feature_summary(state: dict) -> dict[str, Any]:
+    """Each phase's feature-cache record as flat wandb summary keys."""
+    return {f"feature_cache/{row['phase']}/{k}": row[k] for row in state.get("feature_cache") or ()
+            for k in ("used", "reason", "build_s", "bytes", "built", "dtype") if k in row}
 
 
 def _after_training(live: _Live, out_dir: Path, splits, config, state: dict, gpu: bool,
@@ -316,7 +337,8 @@ def _close(out_dir: Path, state: dict, live: _Live, started: float, final: str, 
         keys = ("test_accuracy", "test_loss", "params", "flops", "layer_tuning_ratio", "parameter_tuning_ratio",
                 "train_images_per_s", "epochs_run", "startup_s", "fail_reason", "stopped_early", "stop_signal",
                 "test_skipped")
-        wandb_run.finish(run, {k: state.get(k) for k in keys} | _snapshot_summary(state) | {"state": final}, exit_code)
+        wandb_run.finish(run, {k: state.get(k) for k in keys} | _snapshot_summary(state) | _feature_summary(state)
+                       | {"state": final}, exit_code)
 
 
 def _snapshot_summary(state: dict) -> dict[str, Any]:

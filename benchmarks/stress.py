@@ -1,4 +1,5 @@
-"""Stress harness: N agents on a grid, killed (SIGKILL) and preempted (SIGTERM) at random, restarted.
+"""Stress harness: N agents on a grid, killed (SIGKILL) and preempted (SIGTERM) at random, restarted;
+or (``--restart-db``) the PostgreSQL server restarted at random moments under them.
 
 Training is replaced by the engine's test hook ``INAT_CNN_FAKE_TRIAL_S`` (each trial sleeps, then
 reports a value derived from its parameters), so only the bookkeeping is under test: claims,
@@ -15,6 +16,8 @@ heartbeats, stale trials, re-queues, grid coverage. Per run it reports, from the
     .venv/bin/python benchmarks/stress.py --backend postgresql --runs 5   # starts a local server
     .venv/bin/python benchmarks/stress.py --backend postgresql --storage-file URL_FILE --runs 5
     INAT_CNN_STORAGE=postgresql://USER@HOST/DB .venv/bin/python benchmarks/stress.py --backend postgresql
+    # the server restarted (down 0.5-3 s) at random moments, no agent hit: 24 points, 4 agents, 5 runs
+    .venv/bin/python benchmarks/stress.py --backend postgresql --restart-db --points 24 --agents 4 --runs 5
 """
 
 from __future__ import annotations
@@ -81,10 +84,24 @@ class Agents:
 
 
 def training_pids(storage: str, sweep: str) -> set[int]:
-    """PIDs of the agents that hold a RUNNING trial (each trial records its agent)."""
-    trials = optuna.load_study(study_name=sweep, storage=storage).get_trials(deepcopy=False,
-                                                                            states=(TrialState.RUNNING,))
+    """PIDs of the agents that hold a RUNNING trial (each trial records its agent); none while the server is down."""
+    try:
+        trials = optuna.load_study(study_name=sweep, storage=storage).get_trials(deepcopy=False,
+                                                                                states=(TrialState.RUNNING,))
+    except Exception:  # noqa: BLE001 - the server is being restarted (--restart-db)
+        return set()
     return {int((t.user_attrs.get("agent") or {}).get("pid", 0)) for t in trials}
+
+
+def restart_db(server, args: argparse.Namespace, rng: random.Random, agents: "Agents", started: float) -> list:
+    """Restart the server ``args.restarts`` times at random moments while agents run; the downtimes."""
+    downs = []
+    while len(downs) < args.restarts and agents.alive() and time.monotonic() - started < args.timeout:
+        time.sleep(rng.uniform(0.2, 2 * args.trial_s))
+        down = round(rng.uniform(0.5, 3.0), 2)
+        server.restart(down_s=down)  # every connection of every agent is cut
+        downs.append(down)
+    return downs
 
 
 def count(storage: str, sweep: str, ws: Path, points: int) -> dict:
@@ -102,7 +119,7 @@ def count(storage: str, sweep: str, ws: Path, points: int) -> dict:
             "retrained": sum(n > 1 for n in trained.values()), "trials": len(trials)}
 
 
-def one_run(i: int, args: argparse.Namespace, storage: str | None, data: Path, base: Path) -> dict:
+def one_run(i: int, args: argparse.Namespace, storage: str | None, data: Path, base: Path, server=None) -> dict:
     rng = random.Random(args.seed + i)
     ws = base / f"run-{i}"
     (ws / "logs").mkdir(parents=True)
@@ -122,7 +139,8 @@ def one_run(i: int, args: argparse.Namespace, storage: str | None, data: Path, b
     hits = 0
     while not training_pids(url, sweep) and time.monotonic() - started < args.timeout:
         time.sleep(0.5)  # agents start slowly on a loaded machine: hit them once they train
-    while hits < args.hits and agents.alive() and time.monotonic() - started < args.timeout:
+    downs = restart_db(server, args, rng, agents, started) if args.restart_db else []
+    while not args.restart_db and hits < args.hits and agents.alive() and time.monotonic() - started < args.timeout:
         time.sleep(rng.uniform(0.2, args.trial_s))
         live, busy = agents.alive(), training_pids(url, sweep)
         training = [p for p in live if p.pid in busy]
@@ -139,6 +157,7 @@ def one_run(i: int, args: argparse.Namespace, storage: str | None, data: Path, b
     tracebacks = sum("Traceback" in p.read_text(errors="replace") for p in (ws / "logs").iterdir())
     result = count(url, sweep, ws, args.points)
     result.update(run=i, seconds=round(time.monotonic() - started, 1), hits=hits, agents_started=agents.started,
+                  db_restarts=len(downs), db_down_s=downs,
                   sigkill=sum(s == "SIGKILL" for s, _ in agents.exits),
                   sigterm_exit0=sum(s == "SIGTERM" and c == 0 for s, c in agents.exits),
                   sigterm=sum(s == "SIGTERM" for s, _ in agents.exits), exits=agents.exits,
@@ -169,6 +188,9 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=8)
     ap.add_argument("--points", type=int, default=48)
     ap.add_argument("--hits", type=int, default=12, help="random SIGKILL/SIGTERM per run")
+    ap.add_argument("--restart-db", action="store_true", help="restart the local PostgreSQL server at random "
+                    "moments instead of hitting agents (needs --backend postgresql without --storage)")
+    ap.add_argument("--restarts", type=int, default=4, help="server restarts per run (--restart-db)")
     ap.add_argument("--trial-s", type=float, default=2.0, help="seconds each fake trial sleeps")
     ap.add_argument("--heartbeat", type=int, default=1)
     ap.add_argument("--grace", type=int, default=6)
@@ -188,10 +210,12 @@ def main() -> None:
         else:
             server, url_of = local_postgres(base)
             make_url = lambda i: url_of(server.create_database())  # noqa: E731 - a database per run
+    if args.restart_db and server is None:
+        ap.error("--restart-db restarts the server it starts: use --backend postgresql without --storage")
     results = []
     try:
         for i in range(args.runs):
-            r = one_run(i, args, make_url(i) if make_url else None, data, base)
+            r = one_run(i, args, make_url(i) if make_url else None, data, base, server)
             results.append(r)
             print(json.dumps(r, default=dict), flush=True)
     finally:

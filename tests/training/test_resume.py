@@ -1,0 +1,97 @@
+"""Resume: a trial preempted at epoch 3 of 6 continues in another agent, and ends as if never interrupted."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from inat_cnn.training import resume as points
+from inat_cnn.workspace import Workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from wandb_files import read_wandb_history  # noqa: E402
+
+# Absolute, on the per-epoch losses after the resume point. Measured on CPU TensorFlow: the state at the
+# start of the resumed epoch is bit-identical (weights, optimizer step and moments), yet the resumed
+# epochs drift from the uninterrupted ones by 5e-4 (no augmentation or dropout) to 2e-2 (this config)
+# in loss; the cause is not found yet (docs/resume.md). Epochs up to the resume point are exact.
+TOLERANCE = 0.05
+
+
+def _history(folder: Path) -> list[dict]:
+    with open(folder / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def slower_data(tmp_path_factory) -> Path:
+    """Enough images that an epoch outlasts the round trip from the test's signal to the trial process."""
+    from inat_cnn.data import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("data") / "d", classes=3, per_class=60, test_per_class=4, seed=3,
+                      min_side=20, max_side=32)
+
+
+@pytest.mark.slow
+def test_sigterm_at_epoch_3_of_6_resumes_in_another_agent_with_an_uninterrupted_history(tmp_path, slower_data):
+    ws = Workspace(tmp_path / "ws")
+    spec = tmp_path / "r.yaml"
+    spec.write_text("name: r\nmethod: grid\nparameters:\n  model: {value: scratch}\n  image_size: {value: 16}\n"
+                    "  conv_blocks: {value: 2}\n  filters: {value: 4}\n  dense_units: {value: 8}\n"
+                    "  batch_size: {value: 8}\n  epochs: {value: 6}\n  viz: {value: false}\n"
+                    "  augment: {value: true}\n  dropout: {values: [0.2]}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("INAT_CNN_STORAGE", "INAT_CNN_FAKE_TRIAL_S")}
+    inat = [sys.executable, "-m", "inat_cnn"]
+    sweep = subprocess.run(inat + ["sweep", "create", spec, "--data", slower_data, "--workspace", ws.root], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    first_dir, second_dir = ws.runs / sweep / "trial-0000", ws.runs / sweep / "trial-0001"
+    agent = subprocess.Popen(inat + ["agent", sweep, "--data", slower_data, "--workspace", ws.root], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    end = time.time() + 300
+    while time.time() < end and (points.read_point(first_dir) or {}).get("epoch", 0) < 3:
+        time.sleep(0.02)
+    agent.send_signal(signal.SIGTERM)
+    out, _ = agent.communicate(timeout=180)
+    assert agent.returncode == 0 and "preempted" in out.decode(), out.decode()[-3000:]
+    stopped_at = points.read_point(first_dir)["epoch"]
+    assert 3 <= stopped_at < 6
+
+    other = subprocess.run(inat + ["agent", sweep, "--data", slower_data, "--workspace", ws.root], env=env,
+                           capture_output=True, text=True, timeout=300)  # another agent: any that sees the workspace
+    assert other.returncode == 0 and "1 finished" in other.stdout, other.stdout[-3000:] + other.stderr[-3000:]
+    study = optuna.load_study(study_name=sweep, storage=ws.db_url)
+    first, second = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    assert first.state == TrialState.FAIL and first.user_attrs["preempted"]
+    assert second.state == TrialState.COMPLETE
+    assert second.user_attrs["resumed_from"] == {"trial": 0, "epoch": stopped_at}
+    assert sorted(second.intermediate_values) == [1, 2, 3, 4, 5, 6]  # the pruner sees one whole curve
+
+    import json
+
+    m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (first_dir, second_dir))
+    assert m1["wandb_run_id"] == m2["wandb_run_id"]  # one wandb run, resumed
+    assert m2["epochs_run"] == 6 and m2["resumed_at_epoch"] == stopped_at
+    # the second process trained (and logged) only the epochs after the resume point
+    assert [int(r["epoch"]) for r in read_wandb_history(m2["wandb_run_dir"]) if "loss" in r] == \
+        list(range(stopped_at + 1, 7))
+
+    # the same trial, uninterrupted, in a fresh process
+    ref_ws = Workspace(tmp_path / "ref")
+    ref_sweep = subprocess.run(inat + ["sweep", "create", spec, "--data", slower_data, "--workspace", ref_ws.root],
+                               env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    ref = subprocess.run(inat + ["agent", ref_sweep, "--data", slower_data, "--workspace", ref_ws.root], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    resumed, uninterrupted = _history(second_dir), _history(ref_ws.runs / ref_sweep / "trial-0000")
+    assert [r["epoch"] for r in resumed] == [r["epoch"] for r in uninterrupted] == [str(e) for e in range(1, 7)]
+    for a, b in zip(resumed, uninterrupted):
+        exact = int(a["epoch"]) <= stopped_at
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr") if exact else ("loss", "val_loss", "lr"):
+            assert float(a[key]) == pytest.approx(float(b[key]), abs=1e-9 if exact else TOLERANCE), (a["epoch"], key)

@@ -100,6 +100,18 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _pool_context():
+    """A fork server where there is one: plain fork from a process with threads (TensorFlow's, a
+    heartbeat, a progress bar) can hand a worker a lock that its owner will never release, and the
+    pool then hangs; the server is a fresh single-threaded process that forks the workers."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # each worker starts with this module imported
+    return ctx
+
+
 def _run_decode(scratch: Path, n: int, size: int, resize: str, root: Path, files: list[str], console) -> dict[int, str]:
     """Decode every file into ``scratch``, in parallel when worth it; returns {row: reason} of failures."""
     jobs = list(enumerate(files))
@@ -110,9 +122,7 @@ def _run_decode(scratch: Path, n: int, size: int, resize: str, root: Path, files
 
     bad: dict[int, str] = {}
     chunk = max(8, min(64, n // (workers * 8)))
-    # fork: no re-import of the caller's __main__ (spawn/forkserver re-run unguarded scripts);
-    # the children only run PIL/numpy, never TensorFlow or CUDA, so forking a TF process is safe.
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = _pool_context()
     columns = (TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     progress = Progress(*columns, console=console, transient=True)
     with progress, ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,

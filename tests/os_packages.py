@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
 
 
 def apt_install(package: str, *options: str) -> str | None:
@@ -13,6 +17,11 @@ def apt_install(package: str, *options: str) -> str | None:
         return f"apt-get is not available to install {package}"
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         return f"not root: cannot apt-get install {package}"
+    with FileLock(str(Path(tempfile.gettempdir()) / "inat-cnn-tests-apt.lock")):  # pytest -n: one apt at a time
+        return _apt_get(package, options)
+
+
+def _apt_get(package: str, options: tuple[str, ...]) -> str | None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-qq", *options, package]
     try:

@@ -65,6 +65,10 @@ def precision_check(splits, image_size: int, ks, steps: int, work: Path) -> dict
         keras.utils.set_random_seed(0)
         cfg = parse_trial_config(_grid([k], image_size, 1, 16, True)[0])
         model = build_finetune(cfg, len(splits.class_names))
+        rng = np.random.default_rng(1)
+        for v in model.variables:  # random-init activations vanish with zero BN shifts: keep them alive
+            if v.path.endswith("/beta"):
+                v.assign(rng.uniform(0.1, 0.5, v.shape).astype("float32"))
         initial = [np.array(v.numpy()) for v in model.variables]
         runs = {}
         for dtype in ("float32", "float16"):

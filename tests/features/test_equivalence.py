@@ -26,22 +26,20 @@ def _splits(size: int):
                            **{f"y_{p}": y for p, (_, y) in parts.items()}, class_names=["a", "b", "c"])
 
 
-class _Losses:
-    """A batch hook (forwarded by OnFullModel only because it overrides one) recording each step's loss."""
+def _recorder():
+    """A callback with a batch hook (OnFullModel forwards one only if it has it) recording each step's loss."""
+    import keras
 
-    def __new__(cls):
-        import keras
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses, self.seen_models = [], set()
 
-        class Recorder(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.losses, self.seen_models = [], set()
+        def on_train_batch_end(self, batch, logs=None):
+            self.losses.append(float(logs["loss"]))
+            self.seen_models.add(self.model.name)
 
-            def on_train_batch_end(self, batch, logs=None):
-                self.losses.append(float(logs["loss"]))
-                self.seen_models.add(self.model.name)
-
-        return Recorder()
+    return Recorder()
 
 
 def _run(model, config, splits, tmp_path, cached: bool, k: int):
@@ -55,7 +53,7 @@ def _run(model, config, splits, tmp_path, cached: bool, k: int):
     compile_model(model, cfg, learning_rate=0.05, phase_steps=2, num_classes=CLASSES, jit_compile=False)
     train = ArrayBatches(splits.x_train, splits.y_train, BATCH, shuffle=True, seed=1)
     val = ArrayBatches(splits.x_val, splits.y_val, BATCH, shuffle=False)
-    rec = _Losses()
+    rec = _recorder()
     import keras
 
     if not cached:

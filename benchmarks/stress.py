@@ -167,6 +167,7 @@ def one_run(i: int, args: argparse.Namespace, storage: str | None, data: Path, b
 
 def local_postgres(base: Path):
     """Start a throw-away PostgreSQL server (the test suite's helper) and return (server, database URL)."""
+    sys.path.insert(0, str(ROOT / "tests"))  # pg_server imports its sibling os_packages
     spec = importlib.util.spec_from_file_location("pg_server", ROOT / "tests" / "pg_server.py")
     pg = sys.modules["pg_server"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pg)

@@ -3,7 +3,7 @@
 Under ``KERAS_BACKEND=jax`` every train/eval/predict step is an XLA program; JAX can
 keep the compiled executables on disk, so a trial whose architecture (and batch
 shape, dtype policy, optimizer) some agent already compiled skips the XLA compile
-(19.1 s -> 1.5 s for the scratch CNN on an H100, see PITFALLS.md). Entries are keyed
+(measured: 19.1 s -> 1.5 s for the scratch CNN on an H100). Entries are keyed
 by the program and the device, so agents on different GPU models can share a folder.
 
 TensorFlow has no persistent equivalent for graph-mode Keras (``tf.function``

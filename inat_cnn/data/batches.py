@@ -1,6 +1,6 @@
 """Training batches straight from (memmapped) uint8 arrays, backend-agnostic via keras.PyDataset.
 
-``model.fit(x=memmap)`` would load the whole array into one tensor (see PITFALLS);
+``model.fit(x=memmap)`` would load the whole array into one tensor (Keras' array adapter);
 this reads only the rows of each batch. Pixels stay raw 0..255 (models rescale
 inside), cast to ``dtype``. Rows of a batch are read in sorted order, which keeps
 memmap reads sequential-ish; which rows form a batch is what the shuffle decides.

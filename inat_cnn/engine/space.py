@@ -1,6 +1,6 @@
 """W&B sweep spec → Optuna search space, sampler and pruner (pure: no storage, no training).
 
-Mapping (ARCHITECTURE.md): value → fixed; values → Categorical; int_uniform → Int;
+Mapping (README, "Two sweep backends, one YAML"): value → fixed; values → Categorical; int_uniform → Int;
 uniform → Float; log_uniform_values → Float(log); q_uniform → Float/Int(step=q);
 grid → GridSampler; random → RandomSampler; bayes → TPESampler (a tree-structured Parzen estimator, not W&B's
 Gaussian process: it needs ~10 random start-up trials before it models the space);

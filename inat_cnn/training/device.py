@@ -4,7 +4,7 @@
   JAX any GPU that does not report an older capability), ``mixed_float16`` on older
   GPUs (Keras adds loss scaling), ``float32`` on the CPU. Models keep their softmax
   in float32.
-- XLA: off on CPU TensorFlow (2-3x slower there, PITFALLS.md), Keras' ``"auto"``
+- XLA: off on CPU TensorFlow (2-3x slower there, measured), Keras' ``"auto"``
   elsewhere; under JAX every step is jitted anyway.
 - batches: on a GPU, uint8 batches (4x less host->device traffic; models cast and
   rescale inside) prepared by background threads; on the CPU, float32 in the
@@ -63,7 +63,7 @@ def precision_policy(gpu: bool, bf16: bool | None = None) -> str:
 
 
 def jit_setting(gpu: bool):
-    """XLA on CPU TensorFlow is 2-3x slower (PITFALLS): off there, Keras' "auto" elsewhere."""
+    """XLA on CPU TensorFlow is 2-3x slower (measured): off there, Keras' "auto" elsewhere."""
     return False if keras.config.backend() == "tensorflow" and not gpu else "auto"
 
 

@@ -7,6 +7,8 @@ from typer.testing import CliRunner
 
 from inat_cnn.cli.main import app
 
+WIDE = {"COLUMNS": "250"}  # the table folds long folder names at 80 columns (a pid of 6+ digits makes it fold)
+
 
 def test_list_and_prune(tmp_path):
     from builder_proc import IDENTITY, SHAPES, compute_with, parts
@@ -23,14 +25,14 @@ def test_list_and_prune(tmp_path):
     foreign.mkdir()
     (foreign / "keep.txt").write_text("x")
 
-    listed = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache)])
+    listed = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache)], env=WIDE)
     assert listed.exit_code == 0, listed.output
     assert got.path.name in listed.output and "half a build" in listed.output and "mine-not-yours" not in listed.output
 
-    kept = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache), "--prune", "--unused-days", "1"])
+    kept = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache), "--prune", "--unused-days", "1"], env=WIDE)
     assert kept.exit_code == 0 and "removed 1 " in kept.output  # only the dead builder's half build
     assert got.path.is_dir() and not debris.exists()
 
-    gone = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache), "--prune", "--all"])
+    gone = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache), "--prune", "--all"], env=WIDE)
     assert gone.exit_code == 0 and "removed 1 " in gone.output
     assert not got.path.exists() and (foreign / "keep.txt").read_text() == "x"

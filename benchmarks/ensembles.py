@@ -39,7 +39,7 @@ def main() -> None:
     from inat_cnn.data import load_splits
     from inat_cnn.engine.agent import run_agent
     from inat_cnn.engine.storage import create_sweep, open_storage
-    from inat_cnn.report.export import export_best
+    from inat_cnn.export.best import export_best
     from inat_cnn.report.results import load_sweep
     from inat_cnn.spec import validate_sweep_dict
     from inat_cnn.workspace import Workspace

@@ -29,7 +29,7 @@ def demo(workspace: Path | None = typer.Option(None, "--workspace", help="Worksp
     """Synthesize data, run a small local sweep with 2 agents, report and export the best run."""
     from ..data import synthesize
     from ..report.dashboard import write_report
-    from ..report.export import export_best
+    from ..export.best import export_best
     from ..report.results import load_sweep
     from ..workspace import Workspace
     from .sweep_cmd import console, run_sweep, show_status

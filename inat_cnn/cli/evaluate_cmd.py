@@ -23,7 +23,7 @@ def evaluate(
     workspace: Path | None = typer.Option(None, "--workspace", help="Workspace (its cache/ holds decoded images)"),
 ) -> None:
     """Evaluate a saved model (exports and ensembles included, loaded with safe_mode) on the test split."""
-    from ..report.evaluate import evaluate_saved_model, save_confusion_png
+    from ..export.evaluate import evaluate_saved_model, save_confusion_png
     from ..workspace import Workspace
 
     result = evaluate_saved_model(model, data, resize=resize, batch_size=batch_size,

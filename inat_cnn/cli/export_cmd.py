@@ -39,7 +39,7 @@ def best(
     """Export the best trial: config.yaml, model.keras, metrics.json, viz/, MODEL_CARD.md (+ ensemble/,
     snapshots/, seeds/)."""
     from ..engine.storage import resolve_storage, storage_url
-    from ..report.export import check_destination, export_best
+    from ..export.best import check_destination, export_best
     from ..report.results import load_sweep
     from ..workspace import Workspace
 

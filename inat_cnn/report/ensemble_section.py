@@ -1,6 +1,6 @@
 """The HTML report's "Ensembles" section: the judgement the latest `export best --data` left beside the trials.
 
-The export writes ``ensembles.json`` into the sweep's runs folder (``ensemble_export.write_judgement``);
+The export writes ``ensembles.json`` into the sweep's runs folder (``export.ensemble_folders.write_judgement``);
 this section shows it with the same rows as the model card, on the test split, and each ensemble's
 accuracy-against-members figure from the export folder when it is still there.
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import html as h
-from .ensemble_export import JUDGEMENT_FILE
 from .model_card import JUDGEMENT_COLUMNS, judgement_notes, judgement_rows
 from .records import SweepResult, read_json
 
+#: Where the HTML report finds the latest export's judgement: beside the sweep's trial folders.
+JUDGEMENT_FILE = "ensembles.json"
 _TITLES = {"top-k": "Top-k ensemble", "snapshots": "Snapshot ensemble", "seeds": "Seed ensemble"}
 
 

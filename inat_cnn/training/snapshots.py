@@ -63,7 +63,7 @@ class SnapshotSaver(keras.callbacks.Callback):
 def evaluate_snapshots(out_dir: Path, rows: list[dict[str, Any]], splits, batch_size: int) -> dict[str, Any]:
     """Validation (and test) accuracy and loss of the mean of the saved snapshots' softmax outputs."""
     from ..models import load_model
-    from ..report.evaluate import predict_proba
+    from ..export.evaluate import predict_proba
 
     val, test = [], []
     for row in rows:

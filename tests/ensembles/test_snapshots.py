@@ -35,7 +35,7 @@ def test_snapshots_must_divide_the_last_phase():
 def test_snapshot_trial_saves_and_evaluates_its_snapshots(tmp_path):
     from inat_cnn.data import load_splits
     from inat_cnn.models import load_model
-    from inat_cnn.report.evaluate import predict_proba
+    from inat_cnn.export.evaluate import predict_proba
     from inat_cnn.training import run_trial
 
     data = write_digits(tmp_path / "digits", per_class=20, test_per_class=5)

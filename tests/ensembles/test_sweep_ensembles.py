@@ -70,7 +70,7 @@ def top3(sweep, tmp_path_factory):
     """export best --top-k 3 --data, with the test split's reads and every fit logged in order."""
     import inat_cnn.data
     from inat_cnn.ensembles import aggregate
-    from inat_cnn.report.export import export_best
+    from inat_cnn.export.best import export_best
 
     sweep_id, data, ws = sweep
     events: list = []
@@ -174,7 +174,7 @@ def test_stacked_model_is_sklearns_logistic_regression_fitted_on_validation(top3
 def test_seed_trials_run_on_the_agents_outside_the_budget_and_export_their_ensemble(sweep, top3, tmp_path):
     from inat_cnn.engine import ledger, seeds
     from inat_cnn.engine.agent import run_agent
-    from inat_cnn.report.export import export_best
+    from inat_cnn.export.best import export_best
 
     sweep_id, data, ws = sweep
     first = export_best(_result(sweep), tmp_path / "queued", seeds=2, storage_url=ws.db_url)
@@ -211,7 +211,7 @@ def best_name(trial) -> str:
 @pytest.mark.slow
 def test_html_report_shows_each_member_the_aggregations_and_the_cost(top3, sweep, tmp_path):
     from inat_cnn.report.dashboard import write_report
-    from inat_cnn.report.ensemble_export import JUDGEMENT_FILE
+    from inat_cnn.report.ensemble_section import JUDGEMENT_FILE
 
     exported, _ = top3  # the latest export with --data (another test's may come later) left its judgement
     latest = json.loads((exported.best.trial_dir.parent / JUDGEMENT_FILE).read_text())

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from inat_cnn.models import build_model, load_model, save_model
-from inat_cnn.report.ensemble import save_ensemble
-from inat_cnn.report.evaluate import predict_proba
+from inat_cnn.export.ensemble import save_ensemble
+from inat_cnn.export.evaluate import predict_proba
 from inat_cnn.report.model_card import render_model_card
 from inat_cnn.report.records import SweepResult, TrialRecord
 from inat_cnn.trial_config import parse_trial_config
@@ -160,7 +160,7 @@ def test_nothing_in_the_project_registers_a_keras_class():
     import importlib
 
     for module in ("inat_cnn.models.finetune", "inat_cnn.models.io", "inat_cnn.models.augment",
-                   "inat_cnn.training.optim", "inat_cnn.training.callbacks", "inat_cnn.report.ensemble",
+                   "inat_cnn.training.optim", "inat_cnn.training.callbacks", "inat_cnn.export.ensemble",
                    "inat_cnn.viz"):
         importlib.import_module(module)
     assert [name for name in keras.saving.get_custom_objects() if name.startswith("inat_cnn")] == []

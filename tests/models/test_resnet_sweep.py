@@ -17,8 +17,8 @@ from test_plain_keras_load import _ISOLATE
 from inat_cnn.cli.sweep_cmd import create_sweep_from_file
 from inat_cnn.engine.agent import run_agent
 from inat_cnn.models import load_model
-from inat_cnn.report.evaluate import predict_proba
-from inat_cnn.report.export import export_best
+from inat_cnn.export.evaluate import predict_proba
+from inat_cnn.export.best import export_best
 from inat_cnn.report.results import load_sweep
 from inat_cnn.workspace import Workspace
 

@@ -11,7 +11,7 @@ import yaml
 from report_sweeps import SIZE, T, make_sweep, run_cli, tiny_model
 
 from inat_cnn.errors import UserError
-from inat_cnn.report.export import export_best
+from inat_cnn.export.best import export_best
 from inat_cnn.report.results import load_sweep
 
 

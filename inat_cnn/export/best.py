@@ -3,7 +3,7 @@
 DIR/ config.yaml, model.keras (the best epoch), metrics.json, history.csv, viz/*.png,
 MODEL_CARD.md, and with --top-k K > 1: ensemble/ (model.keras, members.json; with --data also
 greedy.keras, stacked.keras, accuracy_vs_members.png), the same for --snapshots in snapshots/ and for
---seeds N in seeds/ (see ``ensemble_export``).
+--seeds N in seeds/ (see ``ensemble_folders``).
 
 Everything is written into a fresh folder beside DIR, a ``.inat-cnn-export`` marker listing every
 file goes in last, and the folder is renamed into place: an interrupted export leaves DIR as it was.
@@ -25,11 +25,11 @@ from .. import atomic
 from ..errors import UserError
 from ..folders import (check_replaceable, check_target, discard_staging, protected_paths, publish_folder,
                        staging_folder, write_marker)
-from . import ensemble_export as E
-from .model_card import EnsembleSummary, render_model_card
-from .records import SweepResult, TrialRecord
-from .results import read_trial_folder
-from .scrub import scrub
+from ..report.model_card import EnsembleSummary, render_model_card
+from ..report.records import SweepResult, TrialRecord
+from ..report.results import read_trial_folder
+from ..report.scrub import scrub
+from . import ensemble_folders as E
 
 #: Machine-specific keys a trial's metrics.json holds that mean nothing elsewhere.
 _LOCAL_ONLY = ("wandb_run_dir",)
@@ -166,7 +166,7 @@ class _Fetcher:
             if record.handle is None:
                 raise UserError(f"trial {record.name} has no model.keras"
                                 f"{' in ' + str(record.trial_dir) if record.trial_dir else ''}: nothing to export")
-            from .wandb_source import materialize_run
+            from ..report.wandb_source import materialize_run
 
             self.cache[record.number] = materialize_run(record.handle, self.scratch / f"trial-{record.number}")
         return self.cache[record.number]

@@ -16,13 +16,12 @@ from .. import atomic
 from ..ensembles.build import DataAccess, Member, build_ensemble_folder
 from ..ensembles.figure import accuracy_vs_members_png
 from ..errors import UserError
-from .model_card import EnsembleSummary
-from .records import SweepResult, TrialRecord
-from .results import read_trial_folder
+from ..report.ensemble_section import JUDGEMENT_FILE
+from ..report.model_card import EnsembleSummary
+from ..report.records import SweepResult, TrialRecord
+from ..report.results import read_trial_folder
 
 FOLDERS = {"top-k": "ensemble", "snapshots": "snapshots", "seeds": "seeds"}
-#: Where the HTML report finds the latest export's judgement: beside the sweep's trial folders.
-JUDGEMENT_FILE = "ensembles.json"
 
 
 def data_access(data_root: Path, cache_dir: Path | None) -> DataAccess:

@@ -15,7 +15,7 @@ import yaml
 
 from .. import atomic
 from ..errors import UserError
-from .records import read_json
+from ..report.records import read_json
 
 
 @dataclass

@@ -40,8 +40,9 @@ class TrialCrashed(Exception):
 
 # --- the parent's side -------------------------------------------------------------------------------
 
-def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], bool], stop: Any = None) -> dict[str, Any]:
-    """Run ``job`` in a fresh process; ``on_epoch(epoch, logs)`` returns True to prune; the child's result.
+def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], Any], stop: Any = None) -> dict[str, Any]:
+    """Run ``job`` in a fresh process; the child's result. ``on_epoch(epoch, logs)`` returns ``"prune"`` (or
+    True) to prune, ``"stop"`` to end training after this epoch as finished (the sweep reached its target).
 
     Raises what the child raised (TrialPruned, TrialFailed, UserError, EnvironmentFault) or TrialCrashed.
     """
@@ -95,8 +96,9 @@ def _converse(proc: subprocess.Popen, messages, on_epoch, stop) -> dict[str, Any
                 elif "result" in msg:
                     return msg["result"]
                 elif "epoch" in msg:
-                    prune = bool(on_epoch(int(msg["epoch"]), msg["logs"]))  # may raise (storage): child stops at EOF
-                    proc.stdin.write((json.dumps({"prune": prune}) + "\n").encode())
+                    verdict = on_epoch(int(msg["epoch"]), msg["logs"])  # may raise (storage): child stops at EOF
+                    answer = {"prune": verdict is True or verdict == "prune", "stop": verdict == "stop"}
+                    proc.stdin.write((json.dumps(answer) + "\n").encode())
                     proc.stdin.flush()
     code = proc.wait()
     how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
@@ -151,11 +153,12 @@ class _Parent:
     def send(self, **msg: Any) -> None:
         self.out.write((json.dumps(msg, default=str) + "\n").encode())
 
-    def epoch(self, epoch: int, logs: dict) -> bool:
+    def epoch(self, epoch: int, logs: dict) -> dict:
+        """The agent's answer to this epoch: ``prune`` and ``stop`` (end now as finished), both bools."""
         self.send(epoch=epoch, logs=logs)
         with self.cond:
             self.cond.wait_for(lambda: self.answers)
-            return bool(self.answers.pop(0).get("prune"))
+            return self.answers.pop(0)
 
 
 def _child_main() -> None:
@@ -203,9 +206,11 @@ def _train(job: dict[str, Any], parent: _Parent, stop: Any) -> dict[str, Any]:
 
     config = parse_trial_config(job["config"], source=job["run_name"])
 
-    def report(epoch: int, logs: dict[str, float]) -> None:
-        if parent.epoch(epoch, {k: v for k, v in logs.items() if isinstance(v, (int, float))}):
+    def report(epoch: int, logs: dict[str, float]) -> bool:
+        answer = parent.epoch(epoch, {k: v for k, v in logs.items() if isinstance(v, (int, float))})
+        if answer.get("prune"):
             raise TrialPruned(epoch)
+        return bool(answer.get("stop"))  # True: the monitor ends training after this epoch
 
     splits = load_splits(job["data_root"], config.image_size, resize=config.resize, val_fraction=config.val_fraction,
                          split_seed=job.get("split_seed", 0), cache_dir=Path(job["workspace"]) / "cache")
@@ -223,9 +228,10 @@ def _fake(job: dict[str, Any], parent: _Parent, stop: Any, seconds: float) -> di
 
     params = json.dumps(job["config"], sort_keys=True, default=str)
     value = int(hashlib.sha256(params.encode()).hexdigest()[:8], 16) / 2 ** 32
-    if parent.epoch(1, {job["metric"]: value}):
+    answer = parent.epoch(1, {job["metric"]: value})
+    if answer.get("prune"):
         raise TrialPruned(1)
-    end = time.monotonic() + seconds
+    end = time.monotonic() + (0.0 if answer.get("stop") else seconds)
     while time.monotonic() < end:
         if stop.requested:
             return {"epochs_run": 0, "stopped": True}

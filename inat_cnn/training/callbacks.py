@@ -84,8 +84,9 @@ class TrialMonitor(keras.callbacks.Callback):
             sink(row)
         if failure is not None:
             raise failure
-        if self.hook is not None:
-            self.hook(row["epoch"], dict(row))
+        if self.hook is not None and self.hook(row["epoch"], dict(row)) is True:  # the engine: stop here, finished
+            self.stopped_early = True
+            self.model.stop_training = True
         if self.patience and self.wait >= self.patience:
             self.stopped_early = True
             self.model.stop_training = True

@@ -94,3 +94,16 @@ class Preempted(KeyboardInterrupt):
 
     A KeyboardInterrupt subclass so that no ``except Exception`` in training swallows it.
     """
+
+
+def outcome_of(err: BaseException) -> str:
+    """How a trial that raised ``err`` ended, the one sorting every layer uses: ``pruned``, ``preempted`` (a
+    signal: run the point again), ``fault`` (the machine's: run it again, stop the agent) or ``failed``
+    (its configuration's own failure, or a bug: recorded with its reason, the sweep goes on)."""
+    if isinstance(err, TrialPruned):
+        return "pruned"
+    if isinstance(err, Preempted):
+        return "preempted"
+    if isinstance(err, EnvironmentFault):  # before UserError: a full disk (atomic.DiskError) is both
+        return "fault"
+    return "failed"

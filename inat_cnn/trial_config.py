@@ -309,7 +309,7 @@ def all_parameters() -> list[str]:
     return names
 
 
-def suggest(name: str, candidates: list[str]) -> str:
+def did_you_mean(name: str, candidates: list[str]) -> str:
     """A ' (did you mean `X`?)' hint, or ''."""
     import difflib
 
@@ -322,7 +322,7 @@ def _unknown_key_message(key: str, family: str | None) -> str:
     if owners and family and family not in owners:
         return f"`{key}` is a {'/'.join(owners)} parameter, but model is {family} (set model={owners[0]})"
     vocab = list(FAMILIES[family].model_fields) if family in FAMILIES else all_parameters()
-    return f"unknown key `{key}`{suggest(key, vocab)}"
+    return f"unknown key `{key}`{did_you_mean(key, vocab)}"
 
 
 def format_validation_error(err: ValidationError, prefix: str = "") -> list[Problem]:
@@ -352,7 +352,7 @@ def parse_trial_config(data: dict[str, Any], source: str | None = None) -> Commo
     data.setdefault("model", "scratch")
     if data["model"] not in FAMILIES:
         raise UserError(f"{source + ': ' if source else ''}`model` must be one of {', '.join(FAMILIES)} "
-                        f"(got {data['model']!r}){suggest(str(data['model']), list(FAMILIES))}")
+                        f"(got {data['model']!r}){did_you_mean(str(data['model']), list(FAMILIES))}")
     try:
         return _TRIAL_ADAPTER.validate_python(data)
     except ValidationError as err:

@@ -72,7 +72,7 @@ def inspect(
     from rich.markup import escape
     from rich.table import Table
 
-    from ..data.report import class_counts, decode_failures, saved_or_fresh_manifest, size_stats
+    from ..data.summary import class_counts, decode_failures, saved_or_fresh_manifest, size_stats
     from ..data.scan import scan_dataset, symlink_skips
     from ..data.split import check_fraction
 

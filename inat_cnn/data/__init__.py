@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .images import RESIZE_METHODS, BadImage, decode_image, load_image_file, probe_image
 from .load import DatasetSplits, load_splits
-from .scan import SkippedFile
+from .scan import FileNote
 from .synth import synthesize
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = [
     "ArrayBatches",
     "BadImage",
     "DatasetSplits",
-    "SkippedFile",
+    "FileNote",
     "decode_image",
     "load_image_file",
     "load_splits",

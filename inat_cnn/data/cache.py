@@ -31,7 +31,7 @@ from ..errors import EnvironmentFault, UserError
 from . import integrity
 from .images import VANISHED, BadImage, decode_image
 from .manifest import SplitManifest, atomic_write_text
-from .scan import SkippedFile
+from .scan import FileNote
 from .workers import die_with_parent
 
 CACHE_VERSION = 2  # 2: meta.json records the files' fingerprints
@@ -46,7 +46,7 @@ class CachedArrays:
     labels: np.ndarray  # int32 (N,)
     files: list[str]  # relative path of each row
     counts: dict[str, int]  # rows per part, in PARTS order
-    bad: list[SkippedFile]  # files that failed to decode
+    bad: list[FileNote]  # files that failed to decode
     built: bool  # True if this call decoded the images, False if it reused them
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -265,7 +265,7 @@ def _map(folder: Path, built: bool) -> CachedArrays:
         labels=np.load(folder / "labels.npy"),
         files=list(meta["files"]),
         counts={p: int(meta["counts"][p]) for p in PARTS},
-        bad=[SkippedFile(**b) for b in meta["bad"]],
+        bad=[FileNote(**b) for b in meta["bad"]],
         built=built,
     )
 

@@ -28,7 +28,7 @@ class DatasetSplits:
     fingerprint: str
     split_id: str
     manifest_path: Path
-    skipped: list  # SkippedFile(path, reason): paths relative to the dataset root
+    skipped: list  # FileNote(path, reason): paths relative to the dataset root
     test_files: list[str]  # absolute source path of each test image, same order as x_test
 
     @property

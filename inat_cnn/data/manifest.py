@@ -18,7 +18,7 @@ from filelock import FileLock
 from .. import atomic
 from ..errors import UserError
 from .images import BadImage, probe_image
-from .scan import ScannedDataset, SkippedFile
+from .scan import FileNote, ScannedDataset
 from .split import balanced_holdout, check_enough
 
 MANIFEST_VERSION = 1
@@ -36,8 +36,8 @@ class SplitManifest:
     train: list[Entry]
     val: list[Entry]
     test: list[Entry]
-    skipped: list[SkippedFile] = field(default_factory=list)
-    converted: list[SkippedFile] = field(default_factory=list)  # kept files with a conversion note
+    skipped: list[FileNote] = field(default_factory=list)
+    converted: list[FileNote] = field(default_factory=list)  # kept files with a conversion note
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # relpath -> (width, height)
 
     def parts(self) -> dict[str, list[Entry]]:
@@ -54,8 +54,8 @@ class SplitManifest:
         data.pop("version", None)
         for part in ("train", "val", "test"):
             data[part] = [(p, int(lab)) for p, lab in data[part]]
-        data["skipped"] = [SkippedFile(**s) for s in data["skipped"]]
-        data["converted"] = [SkippedFile(**s) for s in data["converted"]]
+        data["skipped"] = [FileNote(**s) for s in data["skipped"]]
+        data["converted"] = [FileNote(**s) for s in data["converted"]]
         data["sizes"] = {k: (int(w), int(h)) for k, (w, h) in data["sizes"].items()}
         return cls(**data)
 
@@ -65,7 +65,7 @@ def split_id_for(fingerprint: str, layout: str, val_fraction: float, split_seed:
     return hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
 
 
-def _probe_all(scanned: ScannedDataset) -> tuple[set[str], list[SkippedFile], list[SkippedFile], dict]:
+def _probe_all(scanned: ScannedDataset) -> tuple[set[str], list[FileNote], list[FileNote], dict]:
     """Header-check every file: (usable paths, skipped, converted notes, sizes)."""
     paths = [rel for rel, _ in scanned.pool + scanned.test]
 
@@ -79,12 +79,12 @@ def _probe_all(scanned: ScannedDataset) -> tuple[set[str], list[SkippedFile], li
     with ThreadPoolExecutor(max_workers=8) as pool:
         for rel, info, reason in pool.map(probe, paths):
             if info is None:
-                skipped.append(SkippedFile(rel, reason))
+                skipped.append(FileNote(rel, reason))
                 continue
             usable.add(rel)
             sizes[rel] = (info.width, info.height)
             if info.note:
-                converted.append(SkippedFile(rel, info.note))
+                converted.append(FileNote(rel, info.note))
     return usable, skipped, converted, sizes
 
 

@@ -30,8 +30,9 @@ SYMLINK_SKIP = "symlink not followed"  # the start of every skip reason for a sy
 
 
 @dataclass(frozen=True)
-class SkippedFile:
-    """A file that is not used, and why (path relative to the dataset root)."""
+class FileNote:
+    """A file of the dataset and a note on it (path relative to the dataset root): why it is skipped,
+    or, for a kept file, how it is converted (``SplitManifest.converted``)."""
 
     path: str
     reason: str
@@ -45,7 +46,7 @@ class ScannedDataset:
     pool: list[tuple[str, int]]  # (relative path, label): train/ (inat) or everything (flat)
     test: list[tuple[str, int]]  # the dataset's val/ folder (inat); empty for flat
     fingerprint: str
-    skipped: list[SkippedFile] = field(default_factory=list)
+    skipped: list[FileNote] = field(default_factory=list)
 
 
 def class_name(folder_name: str) -> str:
@@ -76,7 +77,7 @@ class _Walk:
     """Directory walks that stay inside ``root``: folder links are never followed, file links only
     when they point at a file inside the root; every link left out is recorded in ``skipped``."""
 
-    def __init__(self, root: Path, skipped: list[SkippedFile]):
+    def __init__(self, root: Path, skipped: list[FileNote]):
         self.root, self.skipped = root, skipped
         self.links: list[tuple[str, Path]] = []  # kept file links: (relative path, target)
 
@@ -85,7 +86,7 @@ class _Walk:
             return True
         reason = _link_reason(path, self.root)
         if reason:
-            self.skipped.append(SkippedFile(path.relative_to(self.root).as_posix(), reason))
+            self.skipped.append(FileNote(path.relative_to(self.root).as_posix(), reason))
             return False
         self.links.append((path.relative_to(self.root).as_posix(), path.resolve()))
         return True
@@ -116,7 +117,7 @@ class _Walk:
             rel = entry.relative_to(self.root).as_posix()
             if not entry.is_dir():
                 if self._usable(entry):
-                    self.skipped.append(SkippedFile(rel, "not inside a class folder"))
+                    self.skipped.append(FileNote(rel, "not inside a class folder"))
                 continue
             items.extend((f.relative_to(self.root).as_posix(), labels[class_name(entry.name)])
                          for f in self.files_under(entry))
@@ -132,7 +133,7 @@ class _Walk:
             if target is None:
                 kept.append((rel, label))
             elif target in seen:
-                self.skipped.append(SkippedFile(rel, f"{SYMLINK_SKIP}: to a file the dataset already has "
+                self.skipped.append(FileNote(rel, f"{SYMLINK_SKIP}: to a file the dataset already has "
                                                      f"(-> {target.relative_to(self.root).as_posix()})"))
             else:
                 seen.add(target)
@@ -194,7 +195,7 @@ def scan_dataset(root: str | os.PathLike[str]) -> ScannedDataset:
     if not root.is_dir():
         raise _layout_error(root, "is a file, not a folder")
     root = root.resolve()
-    skipped: list[SkippedFile] = []
+    skipped: list[FileNote] = []
     walk = _Walk(root, skipped)
     train_dir, val_dir = root / "train", root / "val"
     has_train, has_val = _top_folder(train_dir, root), _top_folder(val_dir, root)
@@ -223,6 +224,6 @@ def scan_dataset(root: str | os.PathLike[str]) -> ScannedDataset:
     return ScannedDataset(root, layout, names, pool, test, fingerprint, skipped)
 
 
-def symlink_skips(skipped: list[SkippedFile]) -> list[SkippedFile]:
+def symlink_skips(skipped: list[FileNote]) -> list[FileNote]:
     """The skipped entries that are symbolic links (for `data inspect`'s warning)."""
     return [f for f in skipped if f.reason.startswith(SYMLINK_SKIP)]

@@ -12,7 +12,7 @@ from ..errors import Problem, UserError
 from .parameter_spec import PARAM_KEYS
 from .sweep_spec import EarlyTerminateSpec, MetricSpec, SweepSpec
 from .wandb_types import KeyProblem
-from .vocabulary import check_domains, check_metric, check_names, suggest, sweep_families
+from .vocabulary import check_domains, check_metric, check_names, did_you_mean, sweep_families
 from .yaml_source import line_of, read_yaml_mapping
 
 _ALLOWED = {"": list(SweepSpec.model_fields), "metric": list(MetricSpec.model_fields),
@@ -59,7 +59,7 @@ def _spec_problems(err: ValidationError) -> list[Problem]:
         if e["type"] == "extra_forbidden":
             section = path.split(".", 1)[0] if "." in path else ""
             allowed = _ALLOWED.get(section, _ALLOWED[""])
-            msg = f"unknown key `{key}`{suggest(key, allowed)}; allowed: {', '.join(allowed)}"
+            msg = f"unknown key `{key}`{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
         elif e["type"] == "missing":
             msg = f"missing required key `{key}`"
         elif not isinstance(e.get("input"), dict) and not isinstance(error, KeyProblem) and "(got " not in msg:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..errors import Problem
 from ..trial_config import (FAMILIES, FAMILY_REGISTRY, METRICS, CommonTrial, error_key, step_schedule_problem,
-                            suggest)
+                            did_you_mean)
 from .sweep_spec import UNBOUNDED, ParameterSpec, SweepSpec
 
 #: Keys valid only together (the step schedule): every combination the sweep can draw is checked.
@@ -37,7 +37,7 @@ def sweep_families(spec: SweepSpec) -> tuple[list[str], list[Problem]]:
             families.append(choice)
         else:
             problems.append(Problem(f"unknown model family {choice!r}; allowed: {', '.join(FAMILIES)}"
-                                    + suggest(str(choice), list(FAMILIES)), key_path=where))
+                                    + did_you_mean(str(choice), list(FAMILIES)), key_path=where))
     return families, problems
 
 
@@ -53,7 +53,7 @@ def check_names(spec: SweepSpec, families: list[str]) -> list[Problem]:
             msg = f"`{name}` is a {'/'.join(owners)} parameter, but this sweep runs model {', '.join(missing)}"
         else:
             vocab = sorted({n for f in families for n in FAMILIES[f].model_fields})
-            msg = f"unknown parameter `{name}` for model {'/'.join(families)}" + suggest(name, vocab)
+            msg = f"unknown parameter `{name}` for model {'/'.join(families)}" + did_you_mean(name, vocab)
         problems.append(Problem(msg, key_path=f"parameters.{name}"))
     return problems
 
@@ -189,7 +189,7 @@ def check_metric(spec: SweepSpec) -> list[Problem]:
     if spec.metric is None or spec.metric.name in METRICS:
         return []
     return [Problem(f"metric {spec.metric.name!r} is not logged by trials; allowed: {', '.join(METRICS)}"
-                    + suggest(spec.metric.name, list(METRICS)), key_path="metric.name")]
+                    + did_you_mean(spec.metric.name, list(METRICS)), key_path="metric.name")]
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

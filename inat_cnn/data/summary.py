@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .manifest import SplitManifest, build_manifest, manifest_path, split_id_for
-from .scan import SkippedFile, ScannedDataset
+from .scan import FileNote, ScannedDataset
 
 
 def class_counts(manifest: SplitManifest) -> list[tuple[str, int, int, int]]:
@@ -38,10 +38,10 @@ def saved_or_fresh_manifest(scanned: ScannedDataset, val_fraction: float, split_
     return build_manifest(scanned, val_fraction, split_seed), None
 
 
-def decode_failures(cache_dir: Path, split_id: str) -> list[SkippedFile]:
+def decode_failures(cache_dir: Path, split_id: str) -> list[FileNote]:
     """Files that failed to decode in any complete cache of this split (found by `data prepare`)."""
     failures: dict[str, str] = {}
     for meta in sorted((Path(cache_dir) / "decoded").glob(f"{split_id}-*/meta.json")):
         if (meta.parent / "COMPLETE").exists():
             failures.update({b["path"]: b["reason"] for b in json.loads(meta.read_text())["bad"]})
-    return [SkippedFile(p, r) for p, r in sorted(failures.items())]
+    return [FileNote(p, r) for p, r in sorted(failures.items())]

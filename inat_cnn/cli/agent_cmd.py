@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import EnvironmentFault, Preempted, SweepStop, UserError
-from .storage_opts import StorageFileOpt, StorageOpt
+from .options import StorageFileOpt, StorageOpt, WorkspaceOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,7 @@ def agent(sweep_id: str = typer.Argument(..., help="Local sweep id, or ENTITY/PR
           gpu: str | None = typer.Option(None, "--gpu", help="GPU index(es) for this agent (CUDA_VISIBLE_DEVICES)"),
           storage: str | None = StorageOpt,
           storage_file: Path | None = StorageFileOpt,
-          workspace: Path | None = typer.Option(None, "--workspace", help="Workspace folder"),
+          workspace: Path | None = WorkspaceOpt,
           max_consecutive_failures: int = typer.Option(3, "--max-consecutive-failures", min=1),
           heartbeat: int = typer.Option(10, "--heartbeat", min=1, help="Seconds between heartbeats"),
           grace: int = typer.Option(30, "--grace", min=2, help="Seconds without heartbeat before a trial is "

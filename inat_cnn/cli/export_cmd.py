@@ -8,8 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from .report_cmd import BackendOpt, WorkspaceOpt
-from .storage_opts import StorageFileOpt, StorageOpt
+from .options import BackendOpt, ResultsSweepArg, StorageFileOpt, StorageOpt, WorkspaceOpt
 
 app = typer.Typer(help="Export sweep results: the best trial's model, config, metrics and card.",
                   no_args_is_help=True)
@@ -18,7 +17,7 @@ console = Console(highlight=False, soft_wrap=True)
 
 @app.command("best")
 def best(
-    sweep_id: str = typer.Argument(..., help="Sweep id (local) or entity/project/sweep_id (wandb)"),
+    sweep_id: str = ResultsSweepArg,
     out: Path = typer.Option(..., "--out", "-o", help="Export folder (must be empty or absent unless --force)"),
     top_k: int = typer.Option(1, "--top-k", min=1, help="Also export an ensemble of the K best trials (K > 1)"),
     force: bool = typer.Option(False, "--force", help="Replace an earlier export in --out (only once the new one is "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .storage_opts import StorageFileOpt, StorageOpt
+from .options import StorageFileOpt, StorageOpt, WorkspaceOpt
 
 _STATES = ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL")
 
@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def list_sweeps(storage: str | None = StorageOpt, storage_file: Path | None = StorageFileOpt,
-                workspace: Path | None = typer.Option(None, "--workspace", help="Workspace folder")) -> None:
+                workspace: Path | None = WorkspaceOpt) -> None:
     """Table of the sweeps in the storage: id, name, file hash, created, trials by state, dataset."""
     from rich.table import Table
 

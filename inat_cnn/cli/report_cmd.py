@@ -7,17 +7,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from .storage_opts import StorageFileOpt, StorageOpt
+from .options import BackendOpt, ResultsSweepArg, StorageFileOpt, StorageOpt, WorkspaceOpt
 
 console = Console(highlight=False, soft_wrap=True)
 
-WorkspaceOpt = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs or INAT_CNN_HOME)")
-BackendOpt = typer.Option("local", "--backend", help="local (Optuna storage) or wandb (wandb.Api; "
-                          "SWEEP_ID is entity/project/sweep_id)")
-
 
 def report(
-    sweep_id: str = typer.Argument(..., help="Sweep id (local) or entity/project/sweep_id (wandb)"),
+    sweep_id: str = ResultsSweepArg,
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write; PNGs go to <stem>_plots/"),
     storage: str | None = StorageOpt,
     workspace: Path | None = WorkspaceOpt,

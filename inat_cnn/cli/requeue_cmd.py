@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from ..errors import UserError
-from .storage_opts import StorageFileOpt, StorageOpt
+from .options import StorageFileOpt, StorageOpt, WorkspaceOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +24,7 @@ def requeue(sweep_id: str = typer.Argument(..., help="Local sweep id"),
                                               "this text (case-insensitive), e.g. 'NaN' or 'environment'"),
             all_failed: bool = typer.Option(False, "--all", help="Every failed point"),
             storage: str | None = StorageOpt, storage_file: Path | None = StorageFileOpt,
-            workspace: Path | None = typer.Option(None, "--workspace", help="Workspace folder")) -> None:
+            workspace: Path | None = WorkspaceOpt) -> None:
     """Queue failed points of a sweep again (each once); agents then run them."""
     from ..engine import ledger, recovery
     from ..engine.storage import GRACE_S, load_study, open_storage, resolve_storage

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UserError
-from .storage_opts import StorageFileOpt, StorageOpt
+from .options import StorageFileOpt, StorageOpt, WorkspaceOpt
 
 app = typer.Typer(help="Sweeps: validate YAML, create, run and watch.", no_args_is_help=True)
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -59,9 +59,6 @@ def validate(files: list[Path] = typer.Argument(..., help="Sweep YAML files")) -
             problems.append(str(err))
     if problems:
         raise UserError("\n".join(problems))
-
-
-WorkspaceOpt = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs or INAT_CNN_HOME)")
 
 
 def create_sweep_from_file(file: Path, backend: str, storage: str | None, workspace, data: str | None = None,

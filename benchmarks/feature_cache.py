@@ -32,7 +32,7 @@ def _trial(arm: str, i: int, cfg: dict, splits, work: Path) -> dict:
     result = run_trial(cfg, None, work / arm / f"trial{i}", splits=splits, wandb_mode="offline")
     return {"k": cfg["trainable_layers"], "wall_s": round(time.perf_counter() - t0, 2),
             "epoch_s": [round(r["epoch_time_s"], 3) for r in result.history],
-            "val_accuracy": result.metrics.get("val_accuracy"), "feature_cache": result.metrics.get("feature_cache")}
+            "val_accuracy": result.val_accuracy, "feature_cache": list(result.feature_cache)}
 
 
 def _arms(ks, args, splits, work: Path) -> dict:

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from .backbone_sizes import NATIVE_SIZES, TABLE
 from .errors import Problem, UserError
+from .outcome import POST_TRAINING
 
 Optimizer = Literal["adam", "nadam", "rmsprop", "sgd", "adamw"]
 Activation = Literal["relu", "gelu", "silu", "mish", "elu", "selu", "leaky_relu"]
@@ -102,6 +103,10 @@ class CommonTrial(BaseModel):
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(0.1, description="Share of train/ held out for validation")
     seed: int = Field(0, description="Seed for weights, shuffling and augmentation")
     viz: bool = Field(True, description="Log filters, guided backprop and prediction figures at the end")
+    post_training: Literal[POST_TRAINING] = Field(  # type: ignore[valid-type]
+        "inline", description="When a local-engine trial tests its best epoch and draws its figures: inline (every "
+                              "trial), top_k (a trial entering the sweep's top 3), export (none: report and export "
+                              "best do it for the trials they show)")
     feature_cache: bool = Field(True, description="Train a phase without augmentation on cached outputs of its "
                                                   "frozen layers (off: false or INAT_CNN_FEATURE_CACHE=0)")
 

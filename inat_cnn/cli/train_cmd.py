@@ -108,13 +108,12 @@ def _train_command(extra: list[str], data: Path, config: Path | None, sets: list
     except TrialFailed as err:
         typer.echo(f"trial failed: {err.reason}\n  details: {Path(out_dir) / 'metrics.json'}", err=True)
         raise typer.Exit(1) from None
-    m = result.metrics
     if result.state == "stopped":
-        typer.echo(f"stopped by {m['stop_signal']} after {m['epochs_run']} whole epoch(s)", err=True)
-    if m["best_epoch"] is not None:
-        typer.echo(f"best epoch {m['best_epoch']}: {metric} {_shown(m['best_value'])}; test_accuracy "
-                   f"{_shown(m['test_accuracy'])}")
-    typer.echo(f"trial folder: {result.out_dir}")
+        typer.echo(f"stopped by {result.stop_signal} after {result.epochs_run} whole epoch(s)", err=True)
+    if result.best_epoch is not None:
+        typer.echo(f"best epoch {result.best_epoch}: {metric} {_shown(result.best_value)}; test_accuracy "
+                   f"{_shown(result.test_accuracy)}")
+    typer.echo(f"trial folder: {Path(out_dir).expanduser().resolve()}")
 
 
 def _shown(value: float | None) -> str:

@@ -13,10 +13,18 @@ Protocol (JSON lines): the job goes to the child's stdin; the child writes ``rea
 Signals: the child runs in its own session, so a terminal's Ctrl-C (sent to the foreground process
 group) reaches only the agent, which forwards its stop to the child once, after the child said it
 is ready (its handler is installed). A child whose parent died sees end of file on stdin and stops.
+
+Kept warm: a child imports TensorFlow/Keras, the training code and starts wandb's service before it
+reads its job, and the agent starts the next trial's child as soon as it hands the current one its
+job, so the next claim finds a child with its start-up paid while this trial trained (``INAT_CNN_WARM_TRIAL=0``
+turns the spare off: one process less, at the price of the start-up per trial). A spare that never
+gets a job sees end of file on stdin (agent done or dead) and exits; it holds no trial, so closing it
+loses nothing. The spare is discarded, not used, if the agent's environment changed since it started.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import selectors
@@ -32,6 +40,7 @@ from ..errors import EnvironmentFault, TrialFailed, TrialPruned, UserError
 
 FD_ENV = "INAT_CNN_TRIAL_FD"
 FAKE_TRIAL_ENV = "INAT_CNN_FAKE_TRIAL_S"
+WARM_ENV = "INAT_CNN_WARM_TRIAL"
 
 
 class TrialCrashed(Exception):
@@ -44,25 +53,72 @@ def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], Any], stop
     """Run ``job`` in a fresh process; the child's result. ``on_epoch(epoch, logs)`` returns ``"prune"`` (or
     True) to prune, ``"stop"`` to end training after this epoch as finished (the sweep reached its target).
 
+    The child is the spare started during the previous trial when there is one (module docstring); the
+    result's ``startup_s`` counts from this call to the first training step (spawn and imports included).
     Raises what the child raised (TrialPruned, TrialFailed, UserError, EnvironmentFault) or TrialCrashed.
     """
+    handed_at = time.time()
+    child = _take_child(_child_env())
+    if _warm() and not (stop is not None and stop.requested):
+        _SPARE.append(_Child(child.env))  # imports while this trial trains
+    try:
+        child.proc.stdin.write((json.dumps({**job, "handed_at": handed_at}) + "\n").encode())
+        child.proc.stdin.flush()
+        return _converse(child.proc, child.messages, on_epoch, stop)
+    finally:
+        child.close()  # a child still training sees end of file and stops
+
+
+class _Child:
+    """One trial process: started with ``env`` (never the storage URL), importing, then waiting for its job."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen([sys.executable, "-m", "inat_cnn.engine.trial_process"], stdin=subprocess.PIPE,
+                                     pass_fds=(write_fd,), env={**env, FD_ENV: str(write_fd)},
+                                     start_new_session=True)
+        os.close(write_fd)
+        self.messages = os.fdopen(read_fd, "rb")
+
+    def close(self, kill: bool = False) -> None:
+        self.messages.close()
+        _close_stdin(self.proc)
+        if kill:  # a spare without a job, maybe still importing: nothing of a trial is lost
+            _signal(self.proc, signal.SIGKILL)
+        self.proc.wait()
+
+
+_SPARE: list[_Child] = []  # at most one: the next trial's child
+
+
+def _warm() -> bool:
+    return os.environ.get(WARM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _child_env() -> dict[str, str]:
     from .storage import STORAGE_ENV, STORAGE_FILE_ENV  # here: the child need not import optuna
 
-    read_fd, write_fd = os.pipe()
-    env = {k: v for k, v in os.environ.items() if k not in (STORAGE_ENV, STORAGE_FILE_ENV)}
-    env[FD_ENV] = str(write_fd)
-    proc = subprocess.Popen([sys.executable, "-m", "inat_cnn.engine.trial_process"], stdin=subprocess.PIPE,
-                            pass_fds=(write_fd,), env=env, start_new_session=True)
-    os.close(write_fd)
-    messages = os.fdopen(read_fd, "rb")
-    try:
-        proc.stdin.write((json.dumps(job) + "\n").encode())
-        proc.stdin.flush()
-        return _converse(proc, messages, on_epoch, stop)
-    finally:
-        messages.close()
-        _close_stdin(proc)  # a child still training sees end of file and stops
-        proc.wait()
+    return {k: v for k, v in os.environ.items() if k not in (STORAGE_ENV, STORAGE_FILE_ENV)}
+
+
+def _take_child(env: dict[str, str]) -> _Child:
+    """The spare when it is alive and was started with this environment; a new child otherwise."""
+    while _SPARE:
+        spare = _SPARE.pop()
+        if spare.env == env and spare.proc.poll() is None:
+            return spare
+        spare.close(kill=True)
+    return _Child(env)
+
+
+def close_spare() -> None:
+    """End the spare child (the agent is done with trials); also run at exit."""
+    while _SPARE:
+        _SPARE.pop().close(kill=True)
+
+
+atexit.register(close_spare)
 
 
 def _close_stdin(proc: subprocess.Popen) -> None:
@@ -136,7 +192,11 @@ class _Parent:
         self.stop = stop
         self.answers: list[dict] = []
         self.cond = threading.Condition()
-        self.job = json.loads(sys.stdin.buffer.readline())
+        line = sys.stdin.buffer.readline()
+        if not line.strip():  # a spare whose agent finished (or died) before it had a job
+            os._exit(0)
+        self.job = json.loads(line)
+        self.job_received_at = time.time()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -166,6 +226,7 @@ def _child_main() -> None:
 
     stop = StopRequest(insist_kills=False)
     stop.install()
+    _warm_up()
     parent = _Parent(stop)
     parent.send(ready=True)
     try:
@@ -196,6 +257,22 @@ def _child_main() -> None:
     os._exit(0)
 
 
+def _warm_up() -> None:
+    """What every trial needs before its job: the framework and training imports, wandb's service."""
+    if os.environ.get(FAKE_TRIAL_ENV):
+        return
+    import keras  # noqa: F401 - the backend (TensorFlow: ~3 s) is the bulk of a trial's start-up
+
+    from .. import data, models, training  # noqa: F401
+
+    try:
+        import wandb
+
+        wandb.setup()  # starts wandb-core (~0.6 s on a trial's first init); a run then only connects
+    except Exception:  # noqa: BLE001 - the trial's own wandb.init reports a real problem
+        pass
+
+
 def _train(job: dict[str, Any], parent: _Parent, stop: Any) -> dict[str, Any]:
     fake = os.environ.get(FAKE_TRIAL_ENV)
     if fake:
@@ -214,11 +291,14 @@ def _train(job: dict[str, Any], parent: _Parent, stop: Any) -> dict[str, Any]:
 
     splits = load_splits(job["data_root"], config.image_size, resize=config.resize, val_fraction=config.val_fraction,
                          split_seed=job.get("split_seed", 0), cache_dir=Path(job["workspace"]) / "cache")
-    result = run_trial(config, job["data_root"], job["trial_dir"], workspace=job["workspace"], metric=job["metric"],
-                       goal=job["goal"], on_epoch_end=report, wandb_group=job["wandb_group"],
-                       wandb_project=job["wandb_project"], wandb_mode=job["wandb_mode"], run_name=job["run_name"],
-                       splits=splits, stop=stop, **({"resume": job["resume"]} if job.get("resume") else {}))
-    return dict(result.metrics)
+    # the sweep's own metric: run_trial picks epochs on outcome.monitored_metric and judges on this one
+    outcome = run_trial(config, job["data_root"], job["trial_dir"], workspace=job["workspace"],
+                        metric=job.get("objective_metric", job["metric"]), goal=job["goal"], on_epoch_end=report,
+                        wandb_group=job["wandb_group"], wandb_project=job["wandb_project"], wandb_mode=job["wandb_mode"],
+                        run_name=job["run_name"], splits=splits, stop=stop,
+                        **({"resume": job["resume"]} if job.get("resume") else {}),
+                        **({"top_k_bar": job["top_k_bar"]} if "top_k_bar" in job else {}))
+    return outcome.to_json()
 
 
 def _fake(job: dict[str, Any], parent: _Parent, stop: Any, seconds: float) -> dict[str, Any]:

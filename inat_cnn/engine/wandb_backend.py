@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import UserError
+from ..outcome import sweep_objective
 from ..spec import ValidatedSweep
 from ..workspace import Workspace
 
@@ -39,7 +40,7 @@ def wandb_sweep_config(validated: ValidatedSweep, data_root: str | None = None) 
     """The sweep config W&B receives: its ``inat-cnn train`` command passes the sweep's metric (and
     ``--data`` when given; otherwise each agent host says where its copy is with INAT_CNN_DATA)."""
     config = validated.spec.to_wandb()
-    metric = validated.spec.metric.name if validated.spec.metric else "val_accuracy"
+    metric, _ = sweep_objective(validated.spec.metric)
     if "command" not in config and "program" not in config:
         config["command"] = list(DEFAULT_COMMAND)
     if "command" in config:
@@ -91,7 +92,7 @@ def sweep_metric(sweep_path: str) -> tuple[str, str]:
     from ..trial_config import METRIC_GOALS
 
     metric = wandb.Api().sweep(sweep_path).config.get("metric") or {}
-    name = metric.get("name") or "val_accuracy"
+    name, _ = sweep_objective(metric)
     if name not in METRIC_GOALS:
         raise UserError(f"W&B sweep {sweep_path} optimises {name!r}; inat-cnn trials log "
                         f"{', '.join(METRIC_GOALS)}")

@@ -1,5 +1,5 @@
 """One trial: data → model → fit (wandb, best checkpoint, NaN guard, pruning hook) → test → artefacts."""
 
-from .trial import TrialResult, phase_plan, run_trial
+from .trial import phase_plan, run_trial
 
-__all__ = ["TrialResult", "phase_plan", "run_trial"]
+__all__ = ["phase_plan", "run_trial"]

@@ -1,8 +1,8 @@
-"""The files of one trial folder: config.yaml, metrics.json, history.csv, error.log."""
+"""The files of one trial folder: config.yaml, metrics.json (its outcome), history.csv, error.log."""
 
 from __future__ import annotations
 
-import math
+import json
 import secrets
 import time
 from pathlib import Path
@@ -12,6 +12,7 @@ import yaml
 
 from .. import atomic
 from ..errors import UserError
+from ..outcome import TrialOutcome
 
 HISTORY_FIELDS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s",
                   "images_per_s")
@@ -35,27 +36,21 @@ def write_config(out_dir: Path, resolved: dict[str, Any]) -> None:
     atomic.write_text(out_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+def write_metrics(out_dir: Path, outcome: TrialOutcome) -> None:
+    """The trial's outcome as metrics.json (temp file + os.replace)."""
+    atomic.write_json(out_dir / "metrics.json", outcome.to_json(), indent=2)
 
 
-def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
-    atomic.write_json(out_dir / "metrics.json", _json_safe(metrics), indent=2)
+def read_outcome(out_dir: Path) -> TrialOutcome:
+    """The outcome metrics.json holds (without the history, which history.csv holds)."""
+    try:
+        body = json.loads((Path(out_dir) / "metrics.json").read_text())
+    except (OSError, ValueError) as err:
+        raise UserError(f"{out_dir}: no readable metrics.json ({err})") from None
+    if not isinstance(body, dict):
+        raise UserError(f"{out_dir}/metrics.json is not a JSON object")
+    return TrialOutcome.from_json(body)
 
 
 def write_history(out_dir: Path, history: list[dict[str, Any]]) -> None:
     atomic.write_csv(out_dir / "history.csv", HISTORY_FIELDS, history)
-
-
-def train_throughput(history: list[dict[str, Any]]) -> float | None:
-    """Median training images/s, leaving out the first epoch (graph tracing) when there are others."""
-    rates = sorted(r["images_per_s"] for r in history[1:] or history)
-    return rates[len(rates) // 2] if rates else None

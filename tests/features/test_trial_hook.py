@@ -31,8 +31,8 @@ def test_phases_use_the_cache_and_the_full_model_is_saved(splits_32, tmp_path):
     assert summary["feature_cache/head/used"] is True and summary["feature_cache/fine_tune/bytes"] > 0
 
     again = run_trial(CFG, None, tmp_path / "b", splits=splits_32)  # same cut, same weights (seed): reused
-    assert [r["built"] for r in again.metrics["feature_cache"]] == [False, False]
-    assert again.metrics["val_loss"] == pytest.approx(result.metrics["val_loss"], rel=1e-5)
+    assert [r["built"] for r in again.feature_cache] == [False, False]
+    assert again.val_loss == pytest.approx(result.val_loss, rel=1e-5)
 
 
 @pytest.mark.slow
@@ -40,10 +40,10 @@ def test_augmentation_says_why_not(splits_32, tmp_path):
     from inat_cnn.training.trial import run_trial
 
     aug = run_trial({**CFG, "head_epochs": 0, "epochs": 1, "augment": True}, None, tmp_path / "aug", splits=splits_32)
-    assert aug.metrics["feature_cache"] == [{"phase": "fine_tune", "used": False, "reason":
+    assert list(aug.feature_cache) == [{"phase": "fine_tune", "used": False, "reason":
                                              "augmentation on (augment: True): the frozen prefix sees new images "
                                              "every epoch"}]
-    assert read_wandb_run(aug.metrics["wandb_run_dir"])["summary"]["feature_cache/fine_tune/used"] is False
+    assert read_wandb_run(aug.wandb_run_dir)["summary"]["feature_cache/fine_tune/used"] is False
 
 
 def test_the_switches(monkeypatch):

@@ -5,14 +5,14 @@ import json
 
 import pytest
 import yaml
-
-from inat_cnn.errors import TrialFailed, TrialPruned, UserError
-from inat_cnn.models import load_model
-from inat_cnn.training import run_trial
-from inat_cnn.training.artifacts import default_out_dir
-
 from trial_helpers import TINY_SCRATCH
 from wandb_files import read_wandb_history, read_wandb_run
+
+from inat_cnn.errors import TrialPruned, UserError
+from inat_cnn.models import load_model
+from inat_cnn.outcome import TrialOutcome
+from inat_cnn.training import run_trial
+from inat_cnn.training.artifacts import default_out_dir
 
 METRICS_KEYS = {"state", "metric", "goal", "best_epoch", "best_value", "val_accuracy", "val_loss", "test_accuracy",
                 "test_loss", "epochs_run", "params", "trainable_params", "flops", "layer_tuning_ratio",
@@ -25,7 +25,8 @@ def test_trial_writes_every_artefact_and_a_best_epoch_wandb_run(tiny_root, tmp_p
     cfg = {**TINY_SCRATCH, "epochs": 3, "viz": True, "augment": True, "lr_schedule": "cosine"}
     result = run_trial(cfg, tiny_root, tmp_path / "trial", workspace=tmp_path / "ws", wandb_group="g",
                        run_name="tiny", on_epoch_end=lambda epoch, logs: seen.append((epoch, logs["val_accuracy"])))
-    out = result.out_dir
+    out = tmp_path / "trial"
+    assert result == TrialOutcome.from_json(json.loads((out / "metrics.json").read_text()))  # what it wrote
     metrics = json.loads((out / "metrics.json").read_text())
     assert METRICS_KEYS <= set(metrics) and metrics["state"] == "finished" and metrics["epochs_run"] == 3
     history = list(csv.DictReader((out / "history.csv").open()))
@@ -84,10 +85,9 @@ def test_finetune_two_phases_and_viz_failure(tiny_splits_32, tmp_path, monkeypat
     result = run_trial(cfg, None, tmp_path / "ft", splits=tiny_splits_32, metric="val_loss", goal="minimize")
     phases = [(row["phase"], pytest.approx(row["lr"])) for row in result.history]
     assert phases == [("head", 1e-2), ("fine_tune", 1e-3)]
-    m = result.metrics
-    assert m["state"] == "finished" and "figure bug" in m["viz_error"]
-    assert 0 < m["parameter_tuning_ratio"] < 1 and 0 < m["layer_tuning_ratio"] < 1
-    assert m["best_value"] == min(row["val_loss"] for row in result.history)
+    assert result.state == "finished" and "figure bug" in result.viz_error
+    assert 0 < result.parameter_tuning_ratio < 1 and 0 < result.layer_tuning_ratio < 1
+    assert result.best_value == min(row["val_loss"] for row in result.history)
 
 
 def test_out_dir_is_never_overwritten_and_splits_must_match(tiny_splits, tmp_path):

@@ -50,10 +50,10 @@ def test_a_trial_logs_every_figure_to_its_offline_wandb_run(tmp_path, tiny_split
     config = {"model": "scratch", "image_size": 16, "epochs": 1, "conv_blocks": 2, "filters": 4,
               "dense_units": 8, "batch_size": 8}
     result = run_trial(config, None, tmp_path / "trial", splits=tiny_splits)
-    assert result.state == "finished" and "viz_error" not in result.metrics
+    assert result.state == "finished" and result.viz_error is None
     _assert_documented_non_blank({name: tmp_path / "trial" / "viz" / f"{name}.png" for name in FIGURES},
                                  tmp_path / "trial" / "viz")
-    run_dir = Path(result.metrics["wandb_run_dir"])
+    run_dir = Path(result.wandb_run_dir)
     summary = _read_back(run_dir)["summary"]
     for name in FIGURES:
         entry = summary[f"viz/{name}"]

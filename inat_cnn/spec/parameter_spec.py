@@ -169,6 +169,11 @@ class ParameterSpec(Strict):
         return self.inferred_distribution in (None, "constant", "categorical", "categorical_w_probabilities") \
             and self.parameters is None
 
+    @property
+    def is_fixed(self) -> bool:
+        """Whether it takes one value only (``value:``, or ``values:`` with one entry): the sweep does not vary it."""
+        return self.is_finite and len(self.choices()) == 1
+
     def choices(self) -> list[Any]:
         """The finite set of values this parameter takes (value or values)."""
         if self.values is not None:

@@ -171,6 +171,10 @@ class SweepSpec(Strict):
                                     key_path="early_terminate"))
         return problems
 
+    def swept(self) -> list[str]:
+        """The parameters this sweep varies (those that can take more than one value), in file order."""
+        return [name for name, p in self.parameters.items() if not p.is_fixed]
+
     def grid_size(self) -> int | None:
         """Number of points of the full grid (as W&B enumerates it), or None when a parameter is continuous."""
         if not all(p.is_finite or p.inferred_distribution in GRID_ENUMERABLE for p in self.parameters.values()):

@@ -28,11 +28,12 @@ def demo(workspace: Path | None = typer.Option(None, "--workspace", help="Worksp
          per_class: int = typer.Option(40, "--per-class", min=5, help="Training images per class")) -> None:
     """Synthesize data, run a small local sweep with 2 agents, report and export the best run."""
     from ..data import synthesize
-    from ..report.dashboard import write_report
+    from ..engine.orchestrate import read_state
     from ..export.best import export_best
+    from ..report.dashboard import write_report
     from ..report.results import load_sweep
     from ..workspace import Workspace
-    from .sweep_cmd import console, run_sweep, show_status
+    from .status_view import console, print_status, run_and_watch
 
     if not sweep.is_file():
         raise UserError(f"--sweep {sweep}: file not found (run the demo from a clone of the repository, or pass "
@@ -43,8 +44,8 @@ def demo(workspace: Path | None = typer.Option(None, "--workspace", help="Worksp
     if not (data / "train").is_dir():
         console.print(f"synthesizing a {classes}-class dataset in {data}")
         synthesize(data, classes=classes, per_class=per_class, test_per_class=max(4, per_class // 4), seed=0)
-    sweep_id = run_sweep(sweep, data, agents, None, ws, [])
-    show_status(sweep_id, None, ws)
+    sweep_id = run_and_watch(sweep, data, agents, None, ws, [])
+    print_status(read_state(sweep_id, None, ws))
     result = load_sweep(sweep_id, workspace=ws.root)
     report = write_report(result, ws.root / "reports" / f"{sweep_id}.html")
     exported = export_best(result, ws.root / "exports" / sweep_id, top_k=2, data_root=data, cache_dir=ws.cache)

@@ -25,7 +25,7 @@ def list_sweeps(storage: str | None = StorageOpt, storage_file: Path | None = St
     from ..engine.storage import open_storage, redact_url, resolve_storage, storage_url
     from ..engine.sweep_identity import HASH_KEY, spec_hash
     from ..workspace import Workspace
-    from .sweep_cmd import console
+    from .status_view import console
 
     url = storage_url(resolve_storage(storage, storage_file), Workspace.resolve(workspace))
     store = open_storage(url, must_exist=True)

@@ -3,7 +3,7 @@
 Mapping (README, "Two sweep backends, one YAML"): value → fixed; values → Categorical; int_uniform → Int;
 uniform → Float; log_uniform_values → Float(log); q_uniform → Float/Int(step=q);
 grid → GridSampler; random → RandomSampler; bayes → TPESampler (a tree-structured Parzen estimator, not W&B's
-Gaussian process: it needs ~10 random start-up trials before it models the space);
+Gaussian process: it needs random start-up trials before it models the space, 3-10 by run_cap);
 hyperband → HyperbandPruner. Anything Optuna cannot honour is an error at create time.
 """
 
@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import Problem
 from ..spec import SweepSpec
@@ -119,13 +123,95 @@ def trial_parameters(spec: SweepSpec, sampled: dict[str, Any]) -> dict[str, Any]
     return {**fixed_parameters(spec), **{k: decode_choice(v) for k, v in sampled.items()}}
 
 
-def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` of distribution ``dist`` (what its sampler proposes)."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"unexpected distribution {dist!r}")
+
+
+def sample_parameters(trial: optuna.Trial, spec: SweepSpec) -> dict[str, Any]:
+    """The trial config dict of ``trial``: its sampled parameters (asked in the space's order, which a seeded
+    sampler's stream depends on) with the fixed ones."""
+    return trial_parameters(spec, {name: suggest(trial, name, d) for name, d in search_space(spec).items()})
+
+
+def startup_trials(run_cap: int | None) -> int:
+    """TPE's random start-up trials for a budget of ``run_cap`` trials (10, Optuna's default, when uncapped).
+
+    A quarter of the budget, at least 3 and at most 10: with 10 fixed, a sweep of 20 trials spends half
+    of them on random search (measured on a synthetic objective over a CS6910-style space: docs/engine.md).
+    """
+    return 10 if not run_cap else max(3, min(10, run_cap // 4))
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The seed of trial ``number``'s proposal in a sweep seeded ``seed`` (a 32-bit NumPy seed)."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def _sampler(spec: SweepSpec, seed: int | None) -> optuna.samplers.BaseSampler:
     if spec.method == "grid":
         grid = {name: list(d.choices) for name, d in search_space(spec).items()}
         return optuna.samplers.GridSampler(grid or {"_": [0]}, seed=seed)
     if spec.method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # multivariate: once per trial
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup_trials(spec.run_cap))
+
+
+class PerTrialSeedSampler(optuna.samplers.BaseSampler):
+    """A sweep's sampler, rebuilt for each trial from the sweep seed and the trial number.
+
+    An Optuna sampler seeded once per process restarts its random stream in every agent process: two agents
+    that run one after the other would propose the same first points. Built per trial instead, the proposal
+    of trial N depends only on the seed, N and the trials already in the storage, so one agent, several
+    agents one after the other, and ``sweep preview`` propose the same points in the same order. The grid
+    keeps one shuffle (the sweep seed's): Optuna's grid ids index that shuffled list, which every agent must
+    share.
+    """
+
+    def __init__(self, spec: SweepSpec, seed: int):
+        self._spec, self._seed = spec, seed
+        self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
+
+    def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        if trial.number not in self._by_trial:
+            seed = self._seed if self._spec.method == "grid" else trial_seed(self._seed, trial.number)
+            self._by_trial[trial.number] = _sampler(self._spec, seed)
+        return self._by_trial[trial.number]
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+        self._by_trial.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:  # Optuna calls it for parallel threads; the seeds here are per trial already
+        pass
+
+
+def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sweep's sampler: unseeded (each process draws its own stream), or seeded per trial."""
+    return _sampler(spec, None) if seed is None else PerTrialSeedSampler(spec, seed)
 
 
 def make_pruner(spec: SweepSpec, max_epochs: int) -> optuna.pruners.BasePruner:

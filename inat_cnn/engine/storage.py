@@ -28,8 +28,9 @@ import secrets
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote_plus
 
 import optuna
@@ -350,8 +351,19 @@ def new_sweep_id(validated: ValidatedSweep) -> str:
     return f"{stem}-{secrets.token_hex(3)}"
 
 
-def create_sweep(validated: ValidatedSweep, storage: RDBStorage, sweep_id: str | None = None) -> str:
-    """Create the Optuna study of a sweep; clear error when the local engine cannot honour the spec."""
+SEED_KEY = "seed"  # the search's seed (an int), or None: every agent samples from its own random stream
+
+
+def sweep_seed(study: optuna.Study) -> int | None:
+    """The seed the sweep's proposals are drawn with (None: unseeded; also every sweep made before seeds)."""
+    seed = study.user_attrs.get(SEED_KEY)
+    return None if seed is None else int(seed)
+
+
+def create_sweep(validated: ValidatedSweep, storage: RDBStorage, sweep_id: str | None = None,
+                 seed: int | None = None) -> str:
+    """Create the Optuna study of a sweep, seeded ``seed`` (None: unseeded); clear error when the local engine
+    cannot honour the spec."""
     problems = local_support_problems(validated.spec)
     if problems:
         raise UserError(problems=[Problem(p.message, file=validated.source, key_path=p.key_path) for p in problems])
@@ -363,7 +375,8 @@ def create_sweep(validated: ValidatedSweep, storage: RDBStorage, sweep_id: str |
     study.set_user_attr("metric", spec.metric.name if spec.metric else "val_accuracy")
     study.set_user_attr("goal", direction(spec))
     study.set_user_attr("backend", "local")
-    study.set_user_attr("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    study.set_user_attr(SEED_KEY, seed)
+    study.set_user_attr("created_at", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     return sweep_id
 
 

@@ -49,8 +49,10 @@ class SweepChoice:
     existed: bool  # True: a sweep of this spec was already there and is continued
 
 
-def create_or_continue(validated: ValidatedSweep, storage: Any, new: bool = False) -> SweepChoice:
-    """The existing sweep of ``validated``'s spec (unless ``new``), else a fresh one; safe when run twice at once."""
+def create_or_continue(validated: ValidatedSweep, storage: Any, new: bool = False,
+                       seed: int | None = None) -> SweepChoice:
+    """The existing sweep of ``validated``'s spec (unless ``new``), else a fresh one seeded ``seed``; safe when
+    run twice at once."""
     digest = spec_hash(validated.spec.to_wandb())
     if not new:
         existing = find_same(storage, digest)
@@ -58,13 +60,13 @@ def create_or_continue(validated: ValidatedSweep, storage: Any, new: bool = Fals
             return SweepChoice(existing, True)
         candidate = f"{new_sweep_id(validated).rsplit('-', 1)[0]}-{digest[:6]}"
         try:
-            sweep_id = create_sweep(validated, storage, sweep_id=candidate)
+            sweep_id = create_sweep(validated, storage, sweep_id=candidate, seed=seed)
         except optuna.exceptions.DuplicatedStudyError:
             if _wait_for_hash(storage, candidate) == digest:
                 return SweepChoice(candidate, True)  # another command created it a moment ago
-            sweep_id = create_sweep(validated, storage)  # another spec took the name (a 6-hex clash)
+            sweep_id = create_sweep(validated, storage, seed=seed)  # another spec took the name (a 6-hex clash)
     else:
-        sweep_id = create_sweep(validated, storage)
+        sweep_id = create_sweep(validated, storage, seed=seed)
     storage.set_study_user_attr(storage.get_study_id_from_name(sweep_id), HASH_KEY, digest)
     return SweepChoice(sweep_id, False)
 

@@ -14,8 +14,8 @@ from digits_data import write_digits
 from PIL import Image
 from test_plain_keras_load import _ISOLATE
 
-from inat_cnn.cli.sweep_cmd import create_sweep_from_file
 from inat_cnn.engine.agent import run_agent
+from inat_cnn.engine.orchestrate import create_sweep_from_file
 from inat_cnn.models import load_model
 from inat_cnn.export.evaluate import predict_proba
 from inat_cnn.export.best import export_best

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from ..errors import EnvironmentFault, Preempted, TrialFailed, TrialPruned, UserError
+from ..errors import EnvironmentFault, Preempted, TrialFailed, UserError, outcome_of
+from ..outcome import TrialOutcome, monitored_metric, sweep_objective, to_user_attrs, top_k_bar
 from ..spec import ValidatedSweep
 from ..trial_config import parse_trial_config, resolved_dict
 from ..workspace import Workspace
-from . import ledger, reconcile, recovery, resume, seeds, sweep_data
+from . import ledger, policy, reconcile, recovery, resume, seeds, sweep_data
+from . import optuna_adapter as adapter
 from .space import search_space, trial_parameters
 from .trial_process import FAKE_TRIAL_ENV, TrialCrashed, run_in_child
 
@@ -64,22 +67,22 @@ class TrialContext:
 
     @property
     def metric(self) -> str:
-        spec = self.validated.spec
-        return spec.metric.name if spec.metric else "val_accuracy"
+        return sweep_objective(self.validated.spec.metric)[0]
 
     @property
     def goal(self) -> str:
-        spec = self.validated.spec
-        return spec.metric.goal if spec.metric else "maximize"
+        return sweep_objective(self.validated.spec.metric)[1]
 
 
 def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
     spec = ctx.validated.spec
     space = search_space(spec)
-    train_metric = "val_accuracy" if ctx.metric == "test_accuracy" else ctx.metric
+    train_metric, _ = monitored_metric(ctx.metric, ctx.goal)
+
+    rules = policy.Rules.of(spec)
 
     def objective(trial: optuna.Trial) -> float:
-        ctx.current_trial_id = trial._trial_id
+        ctx.current_trial_id = adapter.trial_id(trial)
         claimed_at = time.time()
         trial.set_user_attr("agent", ctx.agent)
         _claim(ctx, trial, spec.run_cap)
@@ -94,31 +97,12 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             params.update(seeds.overrides(trial))  # a seed-ensemble trial: the best params, its own seed
             config = parse_trial_config(params, source=f"trial {trial.number}")
             trial.set_user_attr("config", resolved_dict(config))
-            result, attrs = _train(ctx, trial, config, trial_dir, train_metric, claimed_at)
-        except TrialPruned as pruned:
-            # the folder first: if the storage fails now, the next settle records this outcome
-            reconcile.write_outcome(trial_dir, ctx.sweep_id, trial, "PRUNED", None, {"epochs_run": pruned.epoch})
-            trial.set_user_attr("epochs_run", pruned.epoch)
-            raise optuna.TrialPruned(str(pruned)) from None
-        except Preempted:
-            trial.set_user_attr("preempted", True)
-            signal_name = ctx.stop.signal_name if ctx.stop_requested() else "a stop signal"
-            trial.set_user_attr("fail_reason", f"preempted (agent received {signal_name})")
-            raise
-        except EnvironmentFault as fault:
-            _record_fault(trial, fault)
-            raise
-        except TrialFailed as err:  # the configuration's own failure (NaN, too small an image, OOM for its size)
-            trial.set_user_attr("fail_reason", str(err.reason))
-            raise
-        except Exception as err:  # noqa: BLE001 - any bug in one config fails this trial, unless the machine did
-            fault = sweep_data.environment_problem(ctx.data_root, ctx.dataset)
-            if fault is not None:
-                _record_fault(trial, fault)
-                raise fault from err
-            reason = str(err) if isinstance(err, (UserError, TrialCrashed)) else f"{type(err).__name__}: {err}"
-            trial.set_user_attr("fail_reason", reason[:500])
-            raise
+            result, attrs = _train(ctx, trial, config, trial_dir, train_metric, claimed_at, rules)
+        except (Exception, Preempted) as err:  # noqa: BLE001 - recorded on the trial by its kind
+            told = _record_end(ctx, trial, trial_dir, err)
+            if told is err:
+                raise
+            raise told from (None if isinstance(told, optuna.TrialPruned) else err)
         attrs["claim_to_end_s"] = round(time.time() - claimed_at, 3)
         value = result.get(ctx.metric)
         value = float(result["best_value"] if value is None else value)
@@ -129,15 +113,53 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
         reconcile.write_outcome(trial_dir, ctx.sweep_id, trial, "COMPLETE", value, attrs)
         for key, attr in attrs.items():
             trial.set_user_attr(key, attr)
-        _check_target(trial.study, spec, value)
+        # a value measured once at the end (test_accuracy) is checked here; every epoch was checked already
+        _record_target(trial, policy.target_hit(rules, trial.number, attrs.get("best_epoch"), value,
+                                                seed_trial=bool(seeds.overrides(trial)), at=time.time()))
         return value
 
     return objective
 
 
+def _record_end(ctx: TrialContext, trial: optuna.Trial, trial_dir: Path, err: BaseException) -> BaseException:
+    """Record on the trial how it ended (sorted by ``errors.outcome_of``); the exception to give Optuna."""
+    kind = outcome_of(err)
+    if kind == policy.FAILED and not isinstance(err, TrialFailed):  # a bug in one config, unless the machine did
+        fault = sweep_data.environment_problem(ctx.data_root, ctx.dataset)
+        if fault is not None:
+            err, kind = fault, policy.FAULT
+    if kind == policy.PRUNED:
+        # the folder first: if the storage fails now, the next settle records this outcome
+        reconcile.write_outcome(trial_dir, ctx.sweep_id, trial, "PRUNED", None, {"epochs_run": err.epoch})
+        trial.set_user_attr("epochs_run", err.epoch)
+        return optuna.TrialPruned(str(err))
+    if kind == policy.PREEMPTED:
+        trial.set_user_attr("preempted", True)
+        signal_name = ctx.stop.signal_name if ctx.stop_requested() else "a stop signal"
+        trial.set_user_attr("fail_reason", f"preempted (agent received {signal_name})")
+    elif kind == policy.FAULT:
+        _record_fault(trial, err)
+    elif isinstance(err, TrialFailed):  # the configuration's own failure (NaN, too small an image, OOM for its size)
+        trial.set_user_attr("fail_reason", str(err.reason))
+    else:
+        reason = str(err) if isinstance(err, (UserError, TrialCrashed)) else f"{type(err).__name__}: {err}"
+        trial.set_user_attr("fail_reason", reason[:500])
+    return err
+
+
+def _record_target(trial: optuna.Trial, hit: policy.TargetHit | None) -> None:
+    """This trial reached metric.target: say so on it; the first such epoch of the sweep stops the sweep."""
+    if hit is None:
+        return
+    if trial.user_attrs.get(policy.TARGET_KEY) is None:
+        trial.set_user_attr(policy.TARGET_KEY, hit.as_attr())
+    if recovery.insert_study_user_attr_once(trial.study, policy.TARGET_KEY, hit.as_attr()):  # first writer wins
+        trial.study.set_user_attr(policy.STOPPED_KEY, hit.reason)
+
+
 def _claim(ctx: TrialContext, trial: optuna.Trial, run_cap: int | None) -> None:
     """Raise Discarded when this trial's slot belongs to another agent (its grid point, or run_cap)."""
-    frozen = trial.study._storage.get_trial(trial._trial_id)
+    frozen = adapter.frozen(trial)
     conflict = ledger.cap_conflict(trial.study.get_trials(deepcopy=False), frozen, run_cap)
     final = conflict is not None
     grid_id = frozen.system_attrs.get("grid_id")
@@ -157,13 +179,20 @@ def _record_fault(trial: optuna.Trial, fault: EnvironmentFault) -> None:
 
 
 def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str,
-           claimed_at: float) -> tuple[dict[str, Any], dict[str, Any]]:
+           claimed_at: float, rules: policy.Rules) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train in a fresh process (trial_process); the result and the user attributes to record with it."""
-    def on_epoch(epoch: int, logs: dict[str, float]) -> bool:
+    seed_trial = bool(seeds.overrides(trial))  # seed-ensemble trials run to the end and reach no target
+    target_each_epoch = metric == rules.metric  # test_accuracy is measured once, at the end
+
+    def on_epoch(epoch: int, logs: dict[str, float]) -> str | None:
         if metric not in logs:
-            return False
-        trial.report(float(logs[metric]), epoch)
-        return trial.should_prune() and not seeds.overrides(trial)  # seed-ensemble trials run to the end
+            return None
+        value = float(logs[metric])
+        trial.report(value, epoch)
+        hit = policy.target_hit(rules, trial.number, epoch, value, seed_trial=seed_trial, at=time.time()) \
+            if target_each_epoch else None
+        _record_target(trial, hit)
+        return policy.epoch_verdict(hit, hit is None and trial.should_prune(), seed_trial)
 
     spec = ctx.validated.spec
     job = {"config": resolved_dict(config), "data_root": str(ctx.data_root), "trial_dir": str(trial_dir),
@@ -171,25 +200,16 @@ def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path,
            "wandb_group": ctx.sweep_id, "wandb_project": spec.project or "inat-cnn", "wandb_mode": ctx.wandb_mode,
            "run_name": f"{ctx.sweep_id}-trial-{trial.number:04d}", "number": trial.number,
            "split_seed": ctx.split_seed, "resume": resume.plan(trial, trial_dir)}
+    if config.post_training != "inline":  # where the sweep stands: the trial tests and draws now if it enters
+        job["top_k_bar"] = top_k_bar([t.value for t in trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))], ctx.goal)
     handed_over_at = time.time()
     summary = run_in_child(job, on_epoch, ctx.stop)
     if ctx.stop_requested() and int(summary.get("epochs_run") or 0) < config.epochs:
         # training ended early at the signal: not a result, the point runs again (from its resume point)
         raise Preempted(f"stopped by {ctx.stop.signal_name} after {summary.get('epochs_run', 0)} epoch(s)")
-    attrs = {}
+    attrs = to_user_attrs(TrialOutcome.from_json(summary))
     if summary.get("startup_s") is not None:  # claim → first training step (process, data, model, compile)
         attrs["startup_s"] = round(handed_over_at - claimed_at + summary["startup_s"], 3)
-    for key in ("wandb_run_id", "test_accuracy", "epochs_run", "best_epoch"):
-        if summary.get(key) is not None:
-            attrs[key] = summary[key]
     return summary, attrs
 
-
-def _check_target(study: optuna.Study, spec: Any, value: float) -> None:
-    """metric.target: stop the sweep once a trial reaches it."""
-    target = spec.metric.target if spec.metric else None
-    if target is None:
-        return
-    reached = value >= target if spec.metric.goal == "maximize" else value <= target
-    if reached and not study.user_attrs.get("stopped_reason"):
-        study.set_user_attr("stopped_reason", f"metric target {target} reached ({value:.4g})")

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sqlalchemy_exc
+
+from .optuna_adapter import backend, call, models, session, trial_id
 
 OUTCOME = "outcome.json"
 RECONCILED = "reconciled"
@@ -36,7 +36,7 @@ def write_outcome(trial_dir: Path, study_name: str, trial: optuna.Trial, state: 
     """The trial's result, in its folder, before the storage is told (temp file + os.replace)."""
     trial_dir = Path(trial_dir)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    body = {"study": study_name, "trial_id": trial._trial_id, "number": trial.number, "state": state,
+    body = {"study": study_name, "trial_id": trial_id(trial), "number": trial.number, "state": state,
             "value": value, "user_attrs": user_attrs}
     tmp = trial_dir / f".{OUTCOME}.{os.getpid()}"
     tmp.write_text(json.dumps(body, default=str))
@@ -52,7 +52,7 @@ def read_outcome(study: optuna.Study, t: FrozenTrial) -> dict[str, Any] | None:
         body = json.loads((Path(folder) / OUTCOME).read_text())
     except (OSError, ValueError):
         return None
-    if body.get("study") != study.study_name or body.get("trial_id") != t._trial_id or \
+    if body.get("study") != study.study_name or body.get("trial_id") != trial_id(t) or \
             body.get("state") not in _STATES:
         return None
     return body
@@ -60,31 +60,31 @@ def read_outcome(study: optuna.Study, t: FrozenTrial) -> dict[str, Any] | None:
 
 def record(study: optuna.Study, t: FrozenTrial, outcome: dict[str, Any]) -> bool:
     """Store ``outcome`` on the RUNNING or FAIL trial ``t``; False when it was settled already."""
-    from .recovery import REQUEUED_AS, _call, backend
+    from .recovery import REQUEUED_AS
 
     store = backend(study)
     state = _STATES[outcome["state"]]
 
     def transaction() -> bool:
-        with _create_scoped_session(store.scoped_session) as session:
-            row = models.TrialModel.find_or_raise_by_id(t._trial_id, session, for_update=True)
+        with session(store) as s:
+            row = models.TrialModel.find_or_raise_by_id(trial_id(t), s, for_update=True)
             if row.state not in (TrialState.RUNNING, TrialState.FAIL):
                 return False
-            session.add(models.TrialSystemAttributeModel(trial_id=t._trial_id, key=REQUEUED_AS,
-                                                         value_json=json.dumps(RECONCILED)))
-            session.flush()  # unique (trial_id, key): a re-queue of this trial, or a second record, stops here
+            s.add(models.TrialSystemAttributeModel(trial_id=trial_id(t), key=REQUEUED_AS,
+                                                   value_json=json.dumps(RECONCILED)))
+            s.flush()  # unique (trial_id, key): a re-queue of this trial, or a second record, stops here
             if outcome.get("value") is not None:
                 stored, kind = models.TrialValueModel.value_to_stored_repr(float(outcome["value"]))
-                session.add(models.TrialValueModel(trial_id=t._trial_id, objective=0, value=stored, value_type=kind))
+                s.add(models.TrialValueModel(trial_id=trial_id(t), objective=0, value=stored, value_type=kind))
             attrs = {**outcome.get("user_attrs", {}), RECONCILED: True}
             for key, value in attrs.items():
-                _set_user_attr(session, row, key, value)
+                _set_user_attr(s, row, key, value)
             row.state = state
             row.datetime_complete = _dt.datetime.now()
             return True
 
     try:
-        return _call(store, transaction)
+        return call(store, transaction)
     except sqlalchemy_exc.IntegrityError:
         return False
 

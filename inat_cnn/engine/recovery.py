@@ -23,28 +23,16 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy import orm as sqlalchemy_orm
 
 from . import ledger, reconcile
+from .optuna_adapter import backend, call, models, new_trial_in, session, stale_trial_ids, study_id, trial_id
 
 REQUEUED_AS = "requeued_as"
 GRID_CLAIM = "grid_claim:"
 MAX_LOST = 3  # a point whose agent vanished this many times in a row is left failed (it may kill agents)
-
-
-def backend(study: optuna.Study) -> RDBStorage:
-    storage = study._storage
-    return getattr(storage, "_backend", storage)
-
-
-def _call(store: RDBStorage, fn, *args: Any) -> Any:  # noqa: ANN001
-    """``fn(*args)`` through the storage's outage retries when it has them (engine.storage.ResilientStorage)."""
-    call = getattr(store, "call", None)
-    return call(fn, *args) if call is not None else fn(*args)
 
 
 def requeue_once(study: optuna.Study, failed: FrozenTrial, reason: str) -> int | None:
@@ -64,17 +52,17 @@ def requeue_once(study: optuna.Study, failed: FrozenTrial, reason: str) -> int |
                                          user_attrs={"requeue_reason": reason})
 
     def transaction() -> int:
-        with _create_scoped_session(store.scoped_session) as session:
-            models.StudyModel.find_or_raise_by_id(study._study_id, session, for_update=True)
-            copy = store._get_prepared_new_trial(study._study_id, template, session)
-            session.flush()
-            session.add(models.TrialSystemAttributeModel(trial_id=failed._trial_id, key=REQUEUED_AS,
-                                                         value_json=json.dumps(copy.number)))
-            session.flush()  # the unique (trial_id, key) constraint: only one agent gets past here
+        with session(store) as s:
+            models.StudyModel.find_or_raise_by_id(study_id(study), s, for_update=True)
+            copy = new_trial_in(store, study_id(study), template, s)
+            s.flush()
+            s.add(models.TrialSystemAttributeModel(trial_id=trial_id(failed), key=REQUEUED_AS,
+                                                   value_json=json.dumps(copy.number)))
+            s.flush()  # the unique (trial_id, key) constraint: only one agent gets past here
             return copy.number
 
     try:
-        return _call(store, transaction)
+        return call(store, transaction)
     except sqlalchemy_exc.IntegrityError:
         return None  # another agent re-queued it (or our own first try did, and only its reply was lost)
 
@@ -83,20 +71,20 @@ def claim_grid_point(study: optuna.Study, grid_id: int, root: int) -> int:
     """Claim a grid point for the trial lineage ``root`` (first writer wins); the lineage that holds it."""
     store = backend(study)
     key = f"{GRID_CLAIM}{int(grid_id)}"
-    if _insert_once(store, models.StudySystemAttributeModel(study_id=study._study_id, key=key,
+    if _insert_once(store, models.StudySystemAttributeModel(study_id=study_id(study), key=key,
                                                             value_json=json.dumps(int(root)))):
         return int(root)
-    return int(store.get_study_system_attrs(study._study_id)[key])
+    return int(store.get_study_system_attrs(study_id(study))[key])
 
 
 def _insert_once(store: RDBStorage, row: Any) -> bool:
     """Insert one attribute row; False when the unique (owner, key) constraint says it is there already."""
     def transaction() -> None:
-        with _create_scoped_session(store.scoped_session) as session:
-            session.add(row)
+        with session(store) as s:
+            s.add(row)
 
     try:
-        _call(store, transaction)
+        call(store, transaction)
         return True
     except sqlalchemy_exc.IntegrityError:
         return False
@@ -104,7 +92,7 @@ def _insert_once(store: RDBStorage, row: Any) -> bool:
 
 def insert_study_user_attr_once(study: optuna.Study, key: str, value: Any) -> bool:
     """Set a study user attribute only if no agent set it first (True when this call set it)."""
-    return _insert_once(backend(study), models.StudyUserAttributeModel(study_id=study._study_id, key=key,
+    return _insert_once(backend(study), models.StudyUserAttributeModel(study_id=study_id(study), key=key,
                                                                         value_json=json.dumps(value)))
 
 
@@ -115,10 +103,10 @@ def running_ages(study: optuna.Study) -> dict[int, float]:
     its claim and its first heartbeat (which Optuna's stale check never sees) by its start time.
     """
     def query() -> dict[int, float]:
-        with _create_scoped_session(backend(study).scoped_session, True) as session:
-            return _ages(session, study._study_id)
+        with session(backend(study), read_only=True) as s:
+            return _ages(s, study_id(study))
 
-    return _call(backend(study), query)
+    return call(backend(study), query)
 
 
 def _ages(session: Any, study_id: int) -> dict[int, float]:
@@ -135,12 +123,12 @@ def _ages(session: Any, study_id: int) -> dict[int, float]:
     return ages
 
 
-def _has_heartbeat(store: RDBStorage, trial_id: int) -> bool:
+def _has_heartbeat(store: RDBStorage, tid: int) -> bool:
     def query() -> bool:
-        with _create_scoped_session(store.scoped_session, True) as session:
-            return models.TrialHeartbeatModel.where_trial_id(trial_id, session) is not None
+        with session(store, read_only=True) as s:
+            return models.TrialHeartbeatModel.where_trial_id(tid, s) is not None
 
-    return _call(store, query)
+    return call(store, query)
 
 
 def trial_grace(t: FrozenTrial, default_grace_s: float) -> float:
@@ -162,18 +150,18 @@ def settle(study: optuna.Study, grace_s: float, log=None) -> list[tuple[int, int
     store = backend(study)
     trials = study.get_trials(deepcopy=False)
     by_number = {t.number: t for t in trials}
-    beat_stale = set(store._get_stale_trial_ids(study._study_id))
+    beat_stale = set(stale_trial_ids(store, study_id(study)))
     for number, age in running_ages(study).items():
         t = by_number.get(number)
         if t is None:
             continue
         stale = age > max(trial_grace(t, grace_s), grace_s) and (
-            t._trial_id in beat_stale or not _has_heartbeat(store, t._trial_id))
+            trial_id(t) in beat_stale or not _has_heartbeat(store, trial_id(t)))
         if (stale or _agent_gone(t)) and reconcile.reconcile(study, t, log):
             continue  # it had finished: its agent only failed to tell the storage
         if stale:
             try:
-                store.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                store.set_trial_state_values(trial_id(t), state=TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another agent (or the trial's own) got there first
     made = []

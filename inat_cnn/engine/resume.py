@@ -14,11 +14,12 @@ from typing import Any
 import optuna
 
 from ..training import resume as points
+from . import optuna_adapter as adapter
 
 
 def predecessor(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
     """The trial this re-queued copy replaces, or None for a fresh point."""
-    frozen = trial.study._storage.get_trial(trial._trial_id)
+    frozen = adapter.frozen(trial)
     history = frozen.system_attrs.get("retry_history") or []
     if not history:
         return None

@@ -13,11 +13,14 @@ and ``export best`` does not rank them (they are the same-cost baseline and the 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from . import optuna_adapter as adapter
 
 SEED_KEY = "ensemble_seed"
 OF_KEY = "seed_of"
@@ -31,7 +34,7 @@ def seed_of(trial: FrozenTrial) -> int | None:
 
 def overrides(trial: optuna.Trial) -> dict[str, Any]:
     """Config keys a seed trial sets over its sampled parameters: its seed ({} for a search trial)."""
-    frozen = trial.study._storage.get_trial(trial._trial_id)
+    frozen = adapter.frozen(trial)
     seed = frozen.system_attrs.get(SEED_KEY)
     return {} if seed is None else {"seed": int(seed)}
 

@@ -21,6 +21,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import Problem
+from ..outcome import sweep_objective
 from ..spec import SweepSpec
 from ..spec.sweep_spec import ParameterSpec
 
@@ -229,4 +230,4 @@ def make_pruner(spec: SweepSpec, max_epochs: int) -> optuna.pruners.BasePruner:
 
 
 def direction(spec: SweepSpec) -> str:
-    return spec.metric.goal if spec.metric else "maximize"
+    return sweep_objective(spec.metric)[1]

@@ -40,6 +40,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
 from ..errors import EnvironmentFault, Problem, UserError
+from ..outcome import sweep_objective
 from ..spec import ValidatedSweep, validate_sweep_dict
 from ..workspace import Workspace
 from .recovery import on_stale_trial
@@ -372,8 +373,9 @@ def create_sweep(validated: ValidatedSweep, storage: RDBStorage, sweep_id: str |
     spec = validated.spec
     study.set_user_attr("spec", spec.to_wandb())
     study.set_user_attr("source", validated.source)
-    study.set_user_attr("metric", spec.metric.name if spec.metric else "val_accuracy")
-    study.set_user_attr("goal", direction(spec))
+    metric, goal = sweep_objective(spec.metric)
+    study.set_user_attr("metric", metric)
+    study.set_user_attr("goal", goal)
     study.set_user_attr("backend", "local")
     study.set_user_attr(SEED_KEY, seed)
     study.set_user_attr("created_at", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))

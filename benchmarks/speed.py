@@ -86,8 +86,8 @@ def keras_images_per_s(config, accel, steps: int) -> dict:
 
 
 def bench_step(args) -> dict:
-    from inat_cnn.trial_config import parse_trial_config
     from inat_cnn.training.device import detect_accelerator
+    from inat_cnn.trial_config import parse_trial_config
 
     accel = detect_accelerator()
     if not accel.gpu and not args.dry_run_step:
@@ -119,9 +119,9 @@ def bench_epochs(args) -> dict:
 
     from inat_cnn.data import ArrayBatches, load_splits
     from inat_cnn.models import build_model
-    from inat_cnn.trial_config import parse_trial_config
     from inat_cnn.training.device import batch_options, detect_accelerator, dtype_policy, jit_setting
     from inat_cnn.training.optim import compile_model
+    from inat_cnn.trial_config import parse_trial_config
 
     accel = detect_accelerator()
     splits = load_splits(args.root, args.epoch_size, cache_dir=args.workdir / "epochs_cache")
@@ -246,8 +246,8 @@ def peer_trial(args) -> None:
     import wandb
 
     from inat_cnn.models import build_model
-    from inat_cnn.trial_config import parse_trial_config
     from inat_cnn.training.optim import compile_model
+    from inat_cnn.trial_config import parse_trial_config
 
     params = json.loads(args.peer_trial)
     cfg = parse_trial_config(params)

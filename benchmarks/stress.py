@@ -93,7 +93,7 @@ def training_pids(storage: str, sweep: str) -> set[int]:
     return {int((t.user_attrs.get("agent") or {}).get("pid", 0)) for t in trials}
 
 
-def restart_db(server, args: argparse.Namespace, rng: random.Random, agents: "Agents", started: float) -> list:
+def restart_db(server, args: argparse.Namespace, rng: random.Random, agents: Agents, started: float) -> list:
     """Restart the server ``args.restarts`` times at random moments while agents run; the downtimes."""
     downs = []
     while len(downs) < args.restarts and agents.alive() and time.monotonic() - started < args.timeout:
@@ -224,7 +224,8 @@ def main() -> None:
             server.stop()
     ok = all(r["finished"] == r["points"] and not (r["duplicates"] or r["lost"] or r["stale"]) for r in results)
     summary = {"backend": args.backend, "runs": len(results), "all_on_target": ok,
-               "args": {k: str(v) for k, v in vars(args).items() if k not in ("storage", "storage_file")}, "results": results}
+               "args": {k: str(v) for k, v in vars(args).items() if k not in ("storage", "storage_file")},
+               "results": results}
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2, default=dict))
     print(f"{args.backend}: {sum(r['finished'] == r['points'] for r in results)}/{len(results)} runs finished "

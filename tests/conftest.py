@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# The `postgres` (a session server) and `pg_db` (a fresh database) fixtures.
+pytest_plugins = ["pg_server"]
+
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.pop("WANDB_API_KEY", None)

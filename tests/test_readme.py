@@ -14,6 +14,7 @@ def test_readme_vocabulary_matches_the_models():
 def test_readme_has_the_two_setup_commands_and_ci_runs_the_test_one():
     text = README.read_text()
     assert "inat-cnn demo" in text
-    test_cmd = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/ruff check . && .venv/bin/pytest"
+    setup = "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'"
+    test_cmd = f"{setup} && .venv/bin/ruff check . && .venv/bin/pytest"
     assert test_cmd in text
     assert test_cmd in (README.parent / ".ci" / "run").read_text()

@@ -46,7 +46,8 @@ def test_split_is_identical_in_another_process(tiny_ds, cache_dir):
             "from inat_cnn.data.manifest import build_manifest; "
             "print(json.dumps(build_manifest(scan_dataset(sys.argv[1]), 0.2, 5).to_json()))")  # fmt: skip
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    out = subprocess.run([sys.executable, "-c", code, str(tiny_ds)], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(tiny_ds)], env=env, capture_output=True, text=True,
+                         check=True)
     assert json.loads(out.stdout) == json.loads(path.read_text()) == json.loads(json.dumps(manifest.to_json()))
 
 

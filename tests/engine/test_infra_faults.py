@@ -10,7 +10,6 @@ import time
 import optuna
 import pytest
 from optuna.trial import TrialState
-from pg_server import pg_db, postgres  # noqa: F401 - fixtures
 
 from inat_cnn.engine.storage import open_storage
 from inat_cnn.workspace import Workspace

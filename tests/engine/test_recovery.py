@@ -8,15 +8,14 @@ import sys
 import textwrap
 import time
 
-import optuna
 import pytest
 from optuna.trial import TrialState
+from test_agent_processes import _trials, _wait_for  # the engine tests' own helpers
 
 from inat_cnn.engine.agent import run_agent
 from inat_cnn.engine.launcher import agent_command
 from inat_cnn.errors import EnvironmentFault
 from inat_cnn.workspace import Workspace
-from test_agent_processes import _trials, _wait_for  # noqa: E402 - the engine tests' own helpers
 
 FAKE = "INAT_CNN_FAKE_TRIAL_S"
 

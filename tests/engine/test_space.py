@@ -3,8 +3,15 @@
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from inat_cnn.engine.space import (decode_choice, encode_choice, local_support_problems, make_pruner, make_sampler,
-                                   search_space, trial_parameters)
+from inat_cnn.engine.space import (
+    decode_choice,
+    encode_choice,
+    local_support_problems,
+    make_pruner,
+    make_sampler,
+    search_space,
+    trial_parameters,
+)
 from inat_cnn.spec import validate_sweep_dict
 
 

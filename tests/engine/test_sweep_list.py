@@ -9,7 +9,6 @@ import optuna
 import pytest
 import yaml
 
-
 SMOKE = Path(__file__).parents[2] / "sweeps" / "smoke.yaml"
 TINY = {"model": {"value": "scratch"}, "image_size": {"value": 16}, "conv_blocks": {"value": 2},
         "filters": {"value": 4}, "dense_units": {"value": 8}, "epochs": {"value": 1}, "viz": {"value": False}}

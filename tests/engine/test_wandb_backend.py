@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import wandb
 import yaml
+from wandb_files import read_wandb_run
 
 from inat_cnn.engine import wandb_backend
 from inat_cnn.errors import UserError
 from inat_cnn.spec import validate_sweep_dict
 from inat_cnn.workspace import Workspace
-from wandb_files import read_wandb_run
 
 SPEC = {"name": "wb", "method": "random", "metric": {"name": "val_accuracy", "goal": "maximize"},
         "parameters": {"model": {"value": "scratch"}, "image_size": {"value": 16}, "conv_blocks": {"value": 2},

@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from loopback import LoopbackServer
 
 
@@ -32,10 +31,3 @@ def dataset_zip(tmp_path_factory) -> bytes:
             zf.write(path, Path("inaturalist_12K", path.relative_to(root)).as_posix())
     return buf.getvalue()
 
-
-def make_zip(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for info, data in entries:
-            zf.writestr(info, data)
-    return buf.getvalue()

@@ -9,8 +9,8 @@ from inat_cnn.backbone_sizes import NATIVE_SIZES, TABLE
 from inat_cnn.models import build_model, summarize
 from inat_cnn.models.backbones import REGISTRY
 from inat_cnn.spec.docs import vocabulary_markdown
-from inat_cnn.trial_config import BACKBONES, FAMILY_REGISTRY, family_of, parse_trial_config
 from inat_cnn.training import phase_plan
+from inat_cnn.trial_config import BACKBONES, FAMILY_REGISTRY, family_of, parse_trial_config
 
 PACKAGE = Path(__file__).parents[2] / "inat_cnn"
 TINY = {"scratch": {"image_size": 16, "conv_blocks": 2, "filters": 4, "dense_units": 8},

@@ -1,6 +1,5 @@
 """Every malformed sweep file fails with its expected message, key path and line; never a traceback."""
 
-import re
 import subprocess
 import sys
 from pathlib import Path

@@ -19,8 +19,15 @@ from inat_cnn.errors import UserError
 from inat_cnn.spec import load_sweep, validate_sweep_dict
 from inat_cnn.spec.parameter_spec import PARAM_KEYS
 from inat_cnn.spec.sweep_spec import SweepSpec
-from inat_cnn.spec.wandb_schema import (DEPRECATED, NESTED, SCHEMA_PATH, SWEEPS_VERSION, load_schema,
-                                        parameter_shapes, top_level_keys)
+from inat_cnn.spec.wandb_schema import (
+    DEPRECATED,
+    NESTED,
+    SCHEMA_PATH,
+    SWEEPS_VERSION,
+    load_schema,
+    parameter_shapes,
+    top_level_keys,
+)
 
 METRIC = {"name": "val_accuracy", "goal": "maximize"}
 BASE = {"method": "random", "metric": METRIC, "parameters": {"model": {"value": "scratch"}}}

@@ -3,8 +3,8 @@
 import keras
 import pytest
 
-from inat_cnn.trial_config import parse_trial_config
 from inat_cnn.training.optim import compile_model, current_lr, step_schedule
+from inat_cnn.trial_config import parse_trial_config
 
 
 def _at(schedule, step: int) -> float:

@@ -9,13 +9,12 @@ import sys
 import keras
 import numpy as np
 import pytest
+from trial_helpers import TINY_SCRATCH
 from wandb_files import read_wandb_run
 
 from inat_cnn.training import run_trial
 from inat_cnn.training.callbacks import TrialMonitor
 from inat_cnn.training.stop import StopRequest
-
-from trial_helpers import TINY_SCRATCH
 
 
 def test_a_signal_only_records_the_stop_and_restore_puts_the_handler_back():

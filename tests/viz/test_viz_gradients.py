@@ -27,7 +27,10 @@ def test_guided_gelu_gates_its_own_derivative_by_the_upstream_sign():
     up = np.array([1.0, -2.0, 0.5, -1.0, 3.0], np.float32)
     eps = 1e-3
     gelu = keras.activations.gelu
-    num = lambda v: np.asarray(keras.ops.convert_to_numpy(gelu(keras.ops.convert_to_tensor(v))), np.float64)
+
+    def num(v):
+        return np.asarray(keras.ops.convert_to_numpy(gelu(keras.ops.convert_to_tensor(v))), np.float64)
+
     derivative = (num(x + eps) - num(x - eps)) / (2 * eps)
     guided = gradients.vjp(gradients.guided(gelu), x, up)
     np.testing.assert_allclose(guided, derivative * np.maximum(up, 0), atol=2e-3)
@@ -36,7 +39,10 @@ def test_guided_gelu_gates_its_own_derivative_by_the_upstream_sign():
 
 def test_jacobian_rows_match_one_vjp_per_output():
     w = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], np.float32)
-    fn = lambda v: keras.ops.matmul(keras.ops.convert_to_tensor(w), v * v)
+
+    def fn(v):
+        return keras.ops.matmul(keras.ops.convert_to_tensor(w), v * v)
+
     x = np.array([1.0, -2.0, 0.5], np.float32)
     rows = gradients.jacobian_rows(fn, x)
     np.testing.assert_allclose(rows, w * (2 * x)[None, :], rtol=1e-6)

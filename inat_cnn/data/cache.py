@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from ..errors import EnvironmentFault, UserError
+from ..locks import build_lock, lock_path  # noqa: F401 - lock_path: this cache's public name for it
 from . import integrity
 from .images import VANISHED, BadImage, decode_image
 from .manifest import SplitManifest, atomic_write_text
@@ -62,10 +62,6 @@ def cache_key(split_id: str, image_size: int, resize: str) -> str:
 
 def cache_folder(cache_dir: Path, split_id: str, image_size: int, resize: str) -> Path:
     return Path(cache_dir) / "decoded" / cache_key(split_id, image_size, resize)
-
-
-def lock_path(folder: Path) -> Path:
-    return folder.with_name(folder.name + ".lock")
 
 
 def decode_workers() -> int:
@@ -292,13 +288,8 @@ def load_or_build_cache(
     if is_complete(folder) and cache_problem(folder, full=full_check) is None:
         return _map(folder, built=False)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path(folder)))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        console.print(f"waiting for another process to finish building {folder.name} ...")
-        lock.acquire()
-    try:
+    waiting = f"waiting for another process to finish building {folder.name} ..."
+    with build_lock(folder, lambda: console.print(waiting)):
         if is_complete(folder):
             found = cache_problem(folder, full=full_check)
             if found is None:
@@ -311,5 +302,3 @@ def load_or_build_cache(
         except OSError as err:
             raise EnvironmentFault(f"decode cache {folder}: building it failed: {err}", what="cache") from err
         return open_cache(folder, built=True)
-    finally:
-        lock.release()

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import xxhash
-from filelock import FileLock, Timeout
 
 from .. import atomic
 from ..data import integrity
-from ..data.cache import PARTS, is_complete, lock_path
+from ..data.cache import PARTS, is_complete
 from ..errors import EnvironmentFault
+from ..locks import build_lock
 
 VERSION = 1
 FOLDER = "features"
@@ -192,13 +192,8 @@ def load_or_build(cache_dir: Path, identity: dict, shapes: list[tuple], parts: d
     if _usable(folder):
         return _open(folder, built=False)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path(folder)))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log(f"waiting for another process to finish building features {folder.name} ...")
-        lock.acquire()
-    try:
+    waiting = f"waiting for another process to finish building features {folder.name} ..."
+    with build_lock(folder, lambda: log(waiting)):
         if _usable(folder):
             return _open(folder, built=False)
         for stale in folder.parent.glob(f"{folder.name}.tmp-*"):  # left by a killed build (we hold the lock)
@@ -212,5 +207,3 @@ def load_or_build(cache_dir: Path, identity: dict, shapes: list[tuple], parts: d
         if found:
             raise EnvironmentFault(f"feature cache {folder} is broken right after its build: {found}", what="cache")
         return _open(folder, built=True)
-    finally:
-        lock.release()

@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from ..data.cache import is_complete, lock_path
+from ..data.cache import is_complete
+from ..locks import lock_if_free
 from .cache import features_root, read_meta
 
 
@@ -79,16 +78,10 @@ def prune(cache_dir: Path, unused_days: float | None = None, everything: bool = 
         if entry.complete and not stale:
             continue
         base = entry.path if entry.complete else entry.path.with_name(entry.path.name.rsplit(".tmp-", 1)[0])
-        lock = FileLock(str(lock_path(base)))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            continue
-        try:
-            shutil.rmtree(entry.path)
-            removed.append(entry)
-        finally:
-            lock.release()
+        with lock_if_free(base) as free:
+            if free:
+                shutil.rmtree(entry.path)
+                removed.append(entry)
     return removed
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cpus import usable_cpus
 from ..errors import EnvironmentFault, UserError
 from ..locks import build_lock, lock_path  # noqa: F401 - lock_path: this cache's public name for it
 from . import integrity
@@ -69,7 +70,7 @@ def decode_workers() -> int:
     env = os.environ.get("INAT_CNN_DECODE_WORKERS")
     if env:
         return max(1, int(env))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def _rows(path: Path, n: int, size: int, mode: str) -> np.ndarray:

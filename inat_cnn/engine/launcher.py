@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..cpus import usable_cpus
 from ..errors import EnvironmentFault
 from ..training.stop import StopRequest
 from ..workspace import Workspace
@@ -54,7 +55,7 @@ def run_agents(sweep_id: str, data_root: Path, workspace: Workspace, *, agents: 
     env = {**agent_env(storage_url), "PYTHONUNBUFFERED": "1"}
     if agents > 1:
         # share the cores instead of oversubscribing them
-        env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 2) // agents)))
+        env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, usable_cpus() // agents)))
     procs = []
     tick = _survive_outages(on_tick)
     for i, cmd in enumerate(agent_commands(sweep_id, data_root, workspace, agents, extra, gpus)):

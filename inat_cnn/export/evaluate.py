@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .. import atomic
 from ..errors import UserError
+from ..models.predict import predict_probs
 from ..report.records import read_json
 
 
@@ -44,22 +44,13 @@ class Evaluation:
                 "confusion_matrix": self.confusion.tolist()}
 
 
-def predict_proba(model: Any, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities for ``x`` (uint8 or float, possibly a memmap), one batch in RAM at a time."""
-    chunks = [np.asarray(model.predict_on_batch(np.asarray(x[i:i + batch_size], dtype="float32")))
-              for i in range(0, len(x), batch_size)]
-    if not chunks:
-        return np.zeros((0, int(model.output_shape[-1])), dtype="float32")
-    return np.concatenate(chunks, axis=0)
-
-
 def score(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> Evaluation:
     """Accuracy, per-class accuracy and confusion matrix of predicted probabilities."""
+    from ..viz.confusion import confusion as count_confusion
+
     y_true = np.asarray(y_true, dtype=int)
     predicted = np.argmax(probs, axis=1) if len(probs) else np.zeros(0, dtype=int)
-    n = len(class_names)
-    confusion = np.zeros((n, n), dtype=int)
-    np.add.at(confusion, (y_true, predicted), 1)
+    confusion, _ = count_confusion(y_true, predicted, len(class_names))
     per_class = [ClassScore(name, int(confusion[i].sum()), int(confusion[i, i])) for i, name in enumerate(class_names)]
     accuracy = float(np.trace(confusion) / len(y_true)) if len(y_true) else float("nan")
     return Evaluation(accuracy=accuracy, count=int(len(y_true)), class_names=list(class_names),
@@ -110,7 +101,7 @@ def evaluate_model_on_test(model: Any, data_root: Path, *, resize: str = "squash
     if expected_classes and list(expected_classes) != list(splits.class_names):
         raise UserError(f"the model was trained on classes {', '.join(expected_classes)} but {data_root} has "
                         f"{', '.join(splits.class_names)}")
-    return score(splits.y_test, predict_proba(model, splits.x_test, batch_size), splits.class_names)
+    return score(splits.y_test, predict_probs(model, splits.x_test, batch_size), splits.class_names)
 
 
 def evaluate_saved_model(model: Path, data_root: Path, *, resize: str | None = None, batch_size: int = 64,
@@ -127,20 +118,8 @@ def evaluate_saved_model(model: Path, data_root: Path, *, resize: str | None = N
 
 
 def save_confusion_png(evaluation: Evaluation, path: Path) -> Path:
-    """The confusion matrix as a PNG heat map with counts."""
-    from matplotlib.figure import Figure
+    """The confusion matrix as a PNG heat map with counts (the trial figure's drawing)."""
+    from ..viz.confusion import draw_confusion
+    from ..viz.figures import save_png
 
-    n = len(evaluation.class_names)
-    fig = Figure(layout="constrained", figsize=(2.0 + 0.5 * n, 1.6 + 0.5 * n))
-    ax = fig.subplots()
-    ax.imshow(evaluation.confusion, cmap="Blues")
-    ax.set_xticks(range(n), evaluation.class_names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n), evaluation.class_names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for (i, j), count in np.ndenumerate(evaluation.confusion):
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
-    ax.set_title(f"test accuracy {evaluation.accuracy:.3f} ({evaluation.count} images)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.save_figure(fig, path, dpi=110)
-    return path
+    return save_png(draw_confusion(evaluation.confusion, evaluation.class_names, "test"), path)

@@ -8,14 +8,13 @@ Keras 3, which ``base(x, training=False)`` does not guarantee during fit, keras-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import keras
 
 from ..trial_config import FinetuneTrial
 from .augment import AUGMENT_NAME, augmentation_block
 from .backbones import get_spec, load_backbone
 from .flops import count_weights
+from .layers import iter_leaf_layers
 from .preprocess import apply_preprocessing, is_preprocessing
 
 PHASES = ("head", "fine_tune")
@@ -80,17 +79,6 @@ def apply_phase(model: keras.Model, config, phase: str) -> None:
     if k:
         for layer in backbone_layers(backbone)[-k:]:
             layer.trainable = True
-
-
-def iter_leaf_layers(model: keras.Model, parent_trainable: bool = True, parent: str | None = None
-                     ) -> Iterator[tuple[keras.layers.Layer, bool, str | None]]:
-    """(layer, effectively trainable, parent name) for every non-model layer, nested models flattened."""
-    for layer in model.layers:
-        trainable = parent_trainable and layer.trainable
-        if isinstance(layer, keras.Model):
-            yield from iter_leaf_layers(layer, trainable, layer.name)
-        elif not isinstance(layer, keras.layers.InputLayer):
-            yield layer, trainable, parent
 
 
 def tuning_ratios(model: keras.Model) -> dict[str, float]:

@@ -25,7 +25,7 @@ def summarize_model(model) -> ModelSummary:
     """Walk a built keras.Model (nested models flattened) and count each layer analytically."""
     import keras
 
-    from .finetune import iter_leaf_layers
+    from .layers import iter_leaf_layers
 
     rows = [layer_row(layer, trainable, parent) for layer, trainable, parent in iter_leaf_layers(model)]
     # Nested models without weights (the augmentation block) are one row each.

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import keras
 
+from ..cpus import usable_cpus
+
 BF16_MIN_CAPABILITY = (8, 0)  # Ampere and later
 GPU_BATCH_WORKERS = 4
 
@@ -71,8 +73,7 @@ def batch_options(gpu: bool) -> dict:
     """``ArrayBatches`` keyword arguments: uint8 + prefetch threads on a GPU, float32 inline on the CPU."""
     if not gpu:
         return {"dtype": "float32"}
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = max(1, min(GPU_BATCH_WORKERS, cpus - 1))
+    workers = max(1, min(GPU_BATCH_WORKERS, usable_cpus() - 1))
     return {"dtype": "uint8", "workers": workers, "max_queue_size": 8}
 
 

@@ -63,14 +63,14 @@ class SnapshotSaver(keras.callbacks.Callback):
 def evaluate_snapshots(out_dir: Path, rows: list[dict[str, Any]], splits, batch_size: int) -> dict[str, Any]:
     """Validation (and test) accuracy and loss of the mean of the saved snapshots' softmax outputs."""
     from ..models import load_model
-    from ..export.evaluate import predict_proba
+    from ..models.predict import predict_probs
 
     val, test = [], []
     for row in rows:
         model = load_model(Path(out_dir) / row["path"], compile=False)
-        val.append(predict_proba(model, splits.x_val, batch_size))
+        val.append(predict_probs(model, splits.x_val, batch_size))
         if len(splits.y_test):
-            probs = predict_proba(model, splits.x_test, batch_size)
+            probs = predict_probs(model, splits.x_test, batch_size)
             row["test_accuracy"] = _accuracy(probs, splits.y_test)
             test.append(probs)
     summary = {"members": len(rows), **_scores(np.mean(val, axis=0), splits.y_val, "val")}

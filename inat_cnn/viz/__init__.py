@@ -37,12 +37,13 @@ def render_trial_figures(model: Any, splits: Any, out_dir: Path) -> dict[str, Pa
     """Write the five figures into ``out_dir``; returns {name: path} for those drawn."""
     import numpy as np
 
+    from ..models.predict import predict_probs
     from .confusion import plot_confusion
     from .feature_maps import plot_feature_maps
     from .filters import plot_filters
     from .guided_backprop import guided_backprop, plot_guided_backprop
     from .introspect import NoConvLayer
-    from .predictions import plot_predictions, predict_probs
+    from .predictions import plot_predictions
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

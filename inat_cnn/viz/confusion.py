@@ -1,4 +1,5 @@
-"""Confusion matrix (scikit-learn) with per-class accuracy (recall) on the y axis labels."""
+"""The confusion matrix: counted once here (trial figures and `inat-cnn evaluate` both use it) and drawn
+with the per-class accuracy (recall) on the y axis labels."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from sklearn.metrics import confusion_matrix
 
 from .figures import CONFUSION_SIZE, new_figure, save_png
 
@@ -16,23 +16,30 @@ ANNOTATE_UP_TO = 30  # classes; above that the counts would not be readable
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """(counts (C, C) with rows = true class, per-class accuracy (C,); NaN for a class with no images)."""
-    cm = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(num_classes)))
+    cm = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(cm, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
+    return cm, class_accuracy(cm)
+
+
+def class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Per-class accuracy (recall) of counts ``cm`` (rows: true class); NaN for a class with no images."""
     support = cm.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
-    return cm, per_class
+        return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
 
 
 def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], out: Path,
                    split: str = "test") -> Path:
-    """Write ``draw_confusion`` as a PNG."""
-    return save_png(draw_confusion(y_true, y_pred, class_names, split), out)
+    """Write ``draw_confusion`` of these labels as a PNG."""
+    counts, _ = confusion(y_true, y_pred, len(class_names))
+    return save_png(draw_confusion(counts, class_names, split), out)
 
 
-def draw_confusion(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], split: str = "test") -> Figure:
-    """CONFUSION_SIZE figure: row-normalised colours, raw counts in the cells, accuracy per true class."""
+def draw_confusion(cm: np.ndarray, class_names: Sequence[str], split: str = "test") -> Figure:
+    """CONFUSION_SIZE figure of counts ``cm`` (rows: true class): row-normalised colours, raw counts in the
+    cells, accuracy per true class."""
     n = len(class_names)
-    cm, per_class = confusion(y_true, y_pred, n)
+    per_class = class_accuracy(cm)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     total = int(cm.sum())
     overall = float(np.trace(cm)) / total if total else float("nan")

@@ -27,9 +27,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..models.layers import leaf_layers
 from . import gradients
 from .figures import GUIDED_SIZE, grid_shape, new_figure, save_png, show_image
-from .introspect import capture_outputs, default_target_layer, find_layer, layer_outputs, patched, walk_layers
+from .introspect import capture_outputs, default_target_layer, find_layer, layer_outputs, patched
 
 #: Activations treated as ReLU-family and wrapped by the guided rule (by function name).
 GUIDED_ACTIVATIONS = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish",
@@ -65,7 +66,7 @@ def guided_activations(model: keras.Model) -> Iterator[dict[str, int]]:
     """
     wrapped: Counter[str] = Counter()
     with contextlib.ExitStack() as stack:
-        for layer in walk_layers(model):
+        for layer in leaf_layers(model):
             kind = _ACTIVATION_LAYERS.get(type(layer).__name__)
             if kind == "relu" and getattr(layer, "max_value", None) is not None:
                 kind = f"relu{float(layer.max_value):g}"  # MobileNetV2's ReLU(6.) -> relu6

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 
 from ..errors import UserError
+from ..models.layers import leaf_layers
 
 _SKIP_AS_TARGET = ("Pooling", "Dropout", "InputLayer", "ZeroPadding", "Cropping", "Resizing", "Rescaling",
                    "Normalization", "Random", "Reshape")
@@ -24,17 +25,6 @@ _SKIP_AS_TARGET = ("Pooling", "Dropout", "InputLayer", "ZeroPadding", "Cropping"
 
 class NoConvLayer(UserError):
     """The model has no 2-D convolution, so there is no filter / feature-map figure to draw."""
-
-
-def walk_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """Every layer in graph order, nested models expanded in place (the sub-models themselves left out)."""
-    out: list[keras.layers.Layer] = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out.extend(walk_layers(layer))
-        else:
-            out.append(layer)
-    return out
 
 
 def output_rank(layer: keras.layers.Layer) -> int | None:
@@ -50,7 +40,7 @@ def output_rank(layer: keras.layers.Layer) -> int | None:
 def first_conv(model: keras.Model) -> keras.layers.Layer:
     """The first Conv2D the input meets (Keras 3's depthwise / separable / transposed convolutions are
     not Conv2D subclasses, so the kernel is always (kh, kw, in, out)); NoConvLayer if there is none."""
-    for layer in walk_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.Conv2D):
             return layer
     raise NoConvLayer(f"model {model.name!r} has no Conv2D layer: filters and feature maps need one")
@@ -58,7 +48,7 @@ def first_conv(model: keras.Model) -> keras.layers.Layer:
 
 def feature_map_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Layers whose output is a (batch, h, w, c) feature map: the valid guided-backprop targets."""
-    return [layer for layer in walk_layers(model) if output_rank(layer) == 4]
+    return [layer for layer in leaf_layers(model) if output_rank(layer) == 4]
 
 
 def default_target_layer(model: keras.Model) -> keras.layers.Layer:
@@ -83,7 +73,7 @@ def find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     shown = ", ".join(names[:60]) + (f", ... and {len(names) - 60} more" if len(names) > 60 else "")
     other = " (it exists but its output is not a (h, w, channels) feature map)" if any(
-        layer.name == name for layer in walk_layers(model)) else ""
+        layer.name == name for layer in leaf_layers(model)) else ""
     raise UserError(f"--layer {name!r}: no such feature-map layer in model {model.name!r}{other}.{hint} "
                     f"Valid layers: {shown}")
 

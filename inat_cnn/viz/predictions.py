@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from ..models.predict import predict_probs
 from .figures import GREEN, PRED_CELL_PX, RED, TITLE_BAND_PX, new_figure, save_png, show_image
 
 MAX_GRID_CLASSES = 20
@@ -35,13 +36,6 @@ class Cell:
     @property
     def correct(self) -> bool:
         return self.true == self.pred
-
-
-def predict_probs(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Softmax outputs (N, C) for uint8/float images, read in batches (a memmap is never copied whole)."""
-    chunks = [np.asarray(model.predict_on_batch(np.asarray(x[i:i + batch_size], np.float32)))
-              for i in range(0, len(x), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
 def grid_classes(num_classes: int, max_classes: int = MAX_GRID_CLASSES) -> list[int]:

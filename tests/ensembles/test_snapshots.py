@@ -35,7 +35,7 @@ def test_snapshots_must_divide_the_last_phase():
 def test_snapshot_trial_saves_and_evaluates_its_snapshots(tmp_path):
     from inat_cnn.data import load_splits
     from inat_cnn.models import load_model
-    from inat_cnn.export.evaluate import predict_proba
+    from inat_cnn.models.predict import predict_probs
     from inat_cnn.training import run_trial
 
     data = write_digits(tmp_path / "digits", per_class=20, test_per_class=5)
@@ -52,11 +52,11 @@ def test_snapshot_trial_saves_and_evaluates_its_snapshots(tmp_path):
 
     splits = load_splits(data, 16, cache_dir=tmp_path / "ws" / "cache")
     models = [load_model(tmp_path / "trial" / r["path"], compile=False) for r in rows]
-    mean = np.mean([predict_proba(m, splits.x_val) for m in models], axis=0)
+    mean = np.mean([predict_probs(m, splits.x_val) for m in models], axis=0)
     ensemble = metrics["snapshot_ensemble"]
     assert ensemble["members"] == 3
     assert ensemble["val_accuracy"] == pytest.approx(float(np.mean(mean.argmax(1) == splits.y_val)))
-    test_mean = np.mean([predict_proba(m, splits.x_test) for m in models], axis=0)
+    test_mean = np.mean([predict_probs(m, splits.x_test) for m in models], axis=0)
     assert ensemble["test_accuracy"] == pytest.approx(float(np.mean(test_mean.argmax(1) == splits.y_test)))
 
     summary = read_wandb_run(metrics["wandb_run_dir"])["summary"]

@@ -21,9 +21,9 @@ import keras
 import numpy as np
 import pytest
 
-from inat_cnn.models import build_model, load_model, save_model
 from inat_cnn.export.ensemble import save_ensemble
-from inat_cnn.export.evaluate import predict_proba
+from inat_cnn.models import build_model, load_model, save_model
+from inat_cnn.models.predict import predict_probs
 from inat_cnn.report.model_card import render_model_card
 from inat_cnn.report.records import SweepResult, TrialRecord
 from inat_cnn.trial_config import parse_trial_config
@@ -68,7 +68,8 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     folders = {}
     for name in TRAINED:
         keras.backend.clear_session()
-        folders[name] = run_trial(CASES[name], data, root / name, workspace=root / "ws", splits=splits).out_dir
+        run_trial(CASES[name], data, root / name, workspace=root / "ws", splits=splits)
+        folders[name] = root / name
     for name in sorted(set(CASES) - set(TRAINED)):
         keras.backend.clear_session()
         config = parse_trial_config(CASES[name])
@@ -150,7 +151,7 @@ def test_every_saved_model_loads_in_plain_keras_and_predicts_as_evaluate(trained
 
     x = np.load(images)
     for name, folder in trained.items():
-        expected = predict_proba(load_model(folder / "model.keras"), x)  # what `inat-cnn evaluate` computes
+        expected = predict_probs(load_model(folder / "model.keras"), x)  # what `inat-cnn evaluate` computes
         plain = np.load(folder / "plain_probs.npy")
         assert plain.shape == (len(x), 3), name
         np.testing.assert_allclose(plain, expected, rtol=1e-5, atol=1e-6, err_msg=name)

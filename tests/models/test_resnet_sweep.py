@@ -16,10 +16,10 @@ from test_plain_keras_load import _ISOLATE
 
 from inat_cnn.engine.agent import run_agent
 from inat_cnn.engine.orchestrate import create_sweep_from_file
-from inat_cnn.models import load_model
-from inat_cnn.export.evaluate import predict_proba
 from inat_cnn.export.best import export_best
-from inat_cnn.report.results import load_sweep
+from inat_cnn.models import load_model
+from inat_cnn.models.predict import predict_probs
+from inat_cnn.report.results import read_sweep_results
 from inat_cnn.workspace import Workspace
 
 SMOKE = Path(__file__).parents[2] / "sweeps" / "resnet_smoke.yaml"
@@ -33,7 +33,7 @@ def test_smoke_sweep_learns_digits_and_its_export_loads_in_plain_keras(tmp_path)
     report = run_agent(sweep_id, data, workspace=ws, wandb_mode="offline", log=lambda message: None)
     assert len(report.finished) == 2 and not report.failed
 
-    result = load_sweep(sweep_id, workspace=ws.root)
+    result = read_sweep_results(sweep_id, workspace=ws.root)
     best = result.ranked()[0]
     assert best.value >= 0.97, [(t.params, t.value) for t in result.trials]
     figures = {p.name for p in (best.trial_dir / "viz").glob("*.png")}
@@ -56,7 +56,7 @@ def test_smoke_sweep_learns_digits_and_its_export_loads_in_plain_keras(tmp_path)
     assert child.returncode == 0, child.stderr[-3000:]
     assert json.loads(child.stdout.strip().splitlines()[-1]) == {"name": "resnet8", "inat": []}
     plain = np.load(tmp_path / "plain.npy")
-    np.testing.assert_allclose(plain, predict_proba(load_model(exported.out / "model.keras"), x), rtol=1e-5,
+    np.testing.assert_allclose(plain, predict_probs(load_model(exported.out / "model.keras"), x), rtol=1e-5,
                                atol=1e-6)
     labels = np.array([int(p.parent.name.split("_")[1]) for p in files])
     assert (plain.argmax(axis=1) == labels).mean() >= 0.9

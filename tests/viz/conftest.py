@@ -51,9 +51,9 @@ def build_cnn(variant: str = "separate", classes: int = 4):
 
 def conv_weights(model) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(kernel, bias)] of the two convs, wherever they are nested."""
-    from inat_cnn.viz.introspect import walk_layers
+    from inat_cnn.models.layers import leaf_layers
 
-    convs = [layer for layer in walk_layers(model) if layer.name in ("block1_conv", "block2_conv")]
+    convs = [layer for layer in leaf_layers(model) if layer.name in ("block1_conv", "block2_conv")]
     return [(np.asarray(c.kernel), np.asarray(c.bias)) for c in convs]
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from inat_cnn.errors import UserError
+from inat_cnn.models.layers import leaf_layers
 from inat_cnn.viz.guided_backprop import choose_neurons, guided_activations, guided_backprop, guided_gradients
-from inat_cnn.viz.introspect import default_target_layer, find_layer, layer_outputs, walk_layers
+from inat_cnn.viz.introspect import default_target_layer, find_layer, layer_outputs
 
 TARGETS = {"separate": "block2_act", "relu_layer": "block2_act", "fused": "block2_conv", "nested": "block2_act"}
 
@@ -51,7 +52,7 @@ def test_guided_differs_from_plain_exactly_as_the_hand_masks_say(variant, make_c
 
 def test_guided_activations_are_restored_after_use(make_cnn, tiny_images):
     model = make_cnn("separate")
-    acts = [layer for layer in walk_layers(model) if layer.name.endswith("_act")]
+    acts = [layer for layer in leaf_layers(model) if layer.name.endswith("_act")]
     before = [layer.activation for layer in acts]
     probs = np.asarray(model(tiny_images[0][:2].astype(np.float32)))
     with guided_activations(model) as wrapped:
@@ -62,7 +63,7 @@ def test_guided_activations_are_restored_after_use(make_cnn, tiny_images):
     relu_model = make_cnn("relu_layer")
     with guided_activations(relu_model):
         pass
-    assert all("call" not in vars(layer) for layer in walk_layers(relu_model))
+    assert all("call" not in vars(layer) for layer in leaf_layers(relu_model))
 
 
 def test_choose_neurons_takes_most_active_channels_at_their_peak():

@@ -64,7 +64,7 @@ def test_confusion_counts_and_per_class_accuracy(tmp_path):
     np.testing.assert_array_equal(cm, expected)
     np.testing.assert_allclose(acc[:3], [2 / 3, 1 / 2, 3 / 4])
     assert np.isnan(acc[3])
-    fig = draw_confusion(y_true, y_pred, list("abcd"))
+    fig = draw_confusion(cm, list("abcd"))
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["a (67%)", "b (50%)", "c (75%)", "d (n/a)"]
     cells = {t.get_text() for t in fig.axes[0].texts}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -62,7 +63,8 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of trial parameters"),
     sets: Optional[list[str]] = typer.Option(None, "--set",
                                              help="key=value (a YAML or Python literal value); repeatable"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...; "
+                                       "under a W&B sweep run <workspace>/runs/wandb-SWEEP/RUN_ID)"),
     workspace: Optional[Path] = typer.Option(None, "--workspace",
                                              help="Workspace (default INAT_CNN_HOME or ./inat_runs)"),
     metric: str = typer.Option("val_accuracy", "--metric", help="Metric that picks the best epoch"),
@@ -79,10 +81,15 @@ def train(
 
     SIGTERM/SIGINT (how the agent stops a run) end training after the current
     batch: the best epoch is kept and tested, the run closes as stopped, exit 0.
+    When the agent is gone by then (a scheduler preempted the whole job; or
+    INAT_CNN_PREEMPTIBLE=1), the stop is a preemption: the run is marked
+    preempting and exits 128 + signal, W&B re-queues it, and the re-queued run
+    (same run id) resumes from the last whole epoch's resume point.
     """
-    from ..training.stop import StopRequest
+    from ..training.stop import StopRequest, preempted_unless_parent
 
-    with StopRequest() as stop:  # caught before TensorFlow loads: an early stop still closes the run
+    # caught before TensorFlow loads: an early stop still closes the run
+    with StopRequest(preempt_if=preempted_unless_parent()) as stop:
         _train_command(ctx.args, data, config, sets, out, workspace, metric, offline, stop)
 
 
@@ -101,19 +108,42 @@ def _train_command(extra: list[str], data: Path, config: Path | None, sets: list
     from ..training.artifacts import default_out_dir
 
     ws = Workspace.resolve(workspace)
-    out_dir = out or default_out_dir(ws.runs)
+    out_dir, resume = (out, None) if out else _run_folder(ws.runs, default_out_dir)
+    if resume:
+        typer.echo(f"resuming W&B run {os.environ.get('WANDB_RUN_ID')} from {resume['from']}", err=True)
     try:
         result = run_trial(trial, data, out_dir, workspace=ws.root, metric=metric, goal=METRIC_GOALS[metric],
-                           on_epoch_end=_print_epoch, wandb_mode="offline" if offline else None, stop=stop)
+                           on_epoch_end=_print_epoch, wandb_mode="offline" if offline else None, stop=stop,
+                           resume=resume)
     except TrialFailed as err:
         typer.echo(f"trial failed: {err.reason}\n  details: {Path(out_dir) / 'metrics.json'}", err=True)
         raise typer.Exit(1) from None
+    if stop.preempted:
+        typer.echo(f"preempted by {stop.signal_name}: the W&B run is marked preempting and exits "
+                   f"{128 + stop.signum}, so W&B re-queues it; the re-queued run resumes from {out_dir}", err=True)
+        raise typer.Exit(128 + stop.signum)
     if result.state == "stopped":
         typer.echo(f"stopped by {result.stop_signal} after {result.epochs_run} whole epoch(s)", err=True)
     if result.best_epoch is not None:
         typer.echo(f"best epoch {result.best_epoch}: {metric} {_shown(result.best_value)}; test_accuracy "
                    f"{_shown(result.test_accuracy)}")
     typer.echo(f"trial folder: {Path(out_dir).expanduser().resolve()}")
+
+
+def _run_folder(runs: Path, default_out_dir) -> tuple[Path, dict[str, Any] | None]:  # noqa: ANN001
+    """The trial folder and resume job: under a W&B sweep run (the stock agent sets WANDB_SWEEP_ID and
+    WANDB_RUN_ID; a re-queued run keeps its id) one folder per attempt of the run, resuming the latest
+    attempt's point; otherwise a new single-run folder."""
+    from ..training.resume import attempt_folders
+
+    sweep_id, run_id = os.environ.get("WANDB_SWEEP_ID"), os.environ.get("WANDB_RUN_ID")
+    if not (sweep_id and run_id) or not _safe_name(sweep_id) or not _safe_name(run_id):
+        return default_out_dir(runs), None
+    return attempt_folders(runs / f"wandb-{sweep_id}", run_id)
+
+
+def _safe_name(text: str) -> bool:
+    return text.replace("-", "").replace("_", "").isalnum()
 
 
 def _shown(value: float | None) -> str:

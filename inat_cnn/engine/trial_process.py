@@ -33,8 +33,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import EnvironmentFault, TrialFailed, TrialPruned, UserError
 
@@ -292,13 +293,17 @@ def _train(job: dict[str, Any], parent: _Parent, stop: Any) -> dict[str, Any]:
     splits = load_splits(job["data_root"], config.image_size, resize=config.resize, val_fraction=config.val_fraction,
                          split_seed=job.get("split_seed", 0), cache_dir=Path(job["workspace"]) / "cache")
     # the sweep's own metric: run_trial picks epochs on outcome.monitored_metric and judges on this one
+    calling_at = time.time()
     outcome = run_trial(config, job["data_root"], job["trial_dir"], workspace=job["workspace"],
                         metric=job.get("objective_metric", job["metric"]), goal=job["goal"], on_epoch_end=report,
-                        wandb_group=job["wandb_group"], wandb_project=job["wandb_project"], wandb_mode=job["wandb_mode"],
-                        run_name=job["run_name"], splits=splits, stop=stop,
+                        wandb_group=job["wandb_group"], wandb_project=job["wandb_project"],
+                        wandb_mode=job["wandb_mode"], run_name=job["run_name"], splits=splits, stop=stop,
                         **({"resume": job["resume"]} if job.get("resume") else {}),
                         **({"top_k_bar": job["top_k_bar"]} if "top_k_bar" in job else {}))
-    return outcome.to_json()
+    result = outcome.to_json()
+    if result.get("startup_s") is not None and job.get("handed_at"):  # + spawn, imports, data: from the hand-over
+        result["startup_s"] = round(calling_at - float(job["handed_at"]) + float(result["startup_s"]), 3)
+    return result
 
 
 def _fake(job: dict[str, Any], parent: _Parent, stop: Any, seconds: float) -> dict[str, Any]:

@@ -18,6 +18,7 @@ This module imports nothing heavy at import time: the agent reads points without
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -95,6 +96,21 @@ def adopt(from_dir: Path, out_dir: Path) -> dict[str, Any] | None:
     return state
 
 
+def attempt_folders(base: Path, key: str) -> tuple[Path, dict[str, Any] | None]:
+    """A new attempt's folder for the trial ``key`` under ``base`` (``key``, then ``key.1``, ``key.2`` ...)
+    and the resume job (``{"from": folder}``) of the latest earlier attempt that has a resume point."""
+    base = Path(base)
+    numbered = [(0, base / key)] if (base / key).is_dir() else []
+    for path in base.glob(f"{glob.escape(key)}.*"):
+        suffix = path.name[len(key) + 1:]
+        if suffix.isdigit() and path.is_dir():
+            numbered.append((int(suffix), path))
+    numbered.sort()
+    latest = next((path for _, path in reversed(numbered) if read_point(path) is not None), None)
+    out = base / (f"{key}.{numbered[-1][0] + 1}" if numbered else key)
+    return out, ({"from": str(latest)} if latest is not None else None)
+
+
 def point_state(monitor, epoch: int, phase: str, elapsed_s: float, wandb_run_id: str | None) -> dict[str, Any]:
     """What state.json records about the trial after ``epoch`` whole epochs."""
     return {"epoch": int(epoch), "phase": phase, "elapsed_s": float(elapsed_s), "wandb_run_id": wandb_run_id,
@@ -119,7 +135,7 @@ class Resumer:
         self._restored = False
 
     @classmethod
-    def start(cls, out_dir: Path, job: dict[str, Any] | None, monitor, train) -> "Resumer":  # noqa: ANN001
+    def start(cls, out_dir: Path, job: dict[str, Any] | None, monitor, train) -> Resumer:  # noqa: ANN001
         """Adopt the point ``job`` names (``{"from": folder}``; the trial's own folder works too)."""
         if not job:
             return cls(out_dir, None)

@@ -7,6 +7,10 @@ a flag; the StopOnRequest callback checks it after every batch and sets ``model.
 A second signal while the first is being honoured kills the process at once, unless the request
 was made with ``insist_kills=False`` (the local agent and its trial processes: they must re-queue
 their trial exactly once whatever arrives in which order).
+
+A stop is a preemption when the request's ``preempt_if`` says so (``inat-cnn train`` under the stock
+agent: ``preempted_unless_parent``): then the wandb run is marked preempting and ends with exit code
+128 + signal, which W&B takes as "preempted" and re-queues (``wandb_run.finish``).
 """
 
 from __future__ import annotations
@@ -15,16 +19,23 @@ import functools
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+PREEMPTIBLE_ENV = "INAT_CNN_PREEMPTIBLE"
+_installed: list[StopRequest] = []
 
 
 class StopRequest:
     """Whether a stop was asked for, and by which signal; ``install()`` catches STOP_SIGNALS."""
 
-    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS, insist_kills: bool = True):
+    def __init__(self, signals: tuple[int, ...] = STOP_SIGNALS, insist_kills: bool = True,
+                 preempt_if: Callable[[], bool] | None = None):
         self.signals = signals
+        self.preempt_if = preempt_if  # asked once, after the stop: is it a preemption (re-queue, resume)?
+        self._preempted: bool | None = None
         # False: later signals are only counted, so the stop is finished (the trial re-queued) whatever
         # arrives next, e.g. a scheduler's SIGTERM after the terminal's SIGINT (SIGKILL still kills)
         self.insist_kills = insist_kills
@@ -41,6 +52,15 @@ class StopRequest:
     def signal_name(self) -> str | None:
         return signal.Signals(self.signum).name if self.signum is not None else None
 
+    @property
+    def preempted(self) -> bool:
+        """Whether this (requested) stop is a preemption; decided once, on first asking."""
+        if not self.requested or self.preempt_if is None:
+            return False
+        if self._preempted is None:
+            self._preempted = bool(self.preempt_if())
+        return self._preempted
+
     def install(self) -> bool:
         """Catch the stop signals (main thread only: elsewhere Python cannot, and nothing changes)."""
         if threading.current_thread() is not threading.main_thread():
@@ -49,6 +69,7 @@ class StopRequest:
             return True
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._handle)
+        _installed.append(self)
         return True
 
     def restore(self) -> None:
@@ -56,6 +77,8 @@ class StopRequest:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         self._previous.clear()
+        if self in _installed:
+            _installed.remove(self)
 
     def request(self, signum: int) -> None:
         """Record a stop (what the handler does; also callable directly)."""
@@ -73,7 +96,7 @@ class StopRequest:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         self.install()
         return self
 
@@ -83,6 +106,35 @@ class StopRequest:
     def callback(self):
         """A Keras callback that ends ``fit`` once this request is made (see ``stop_callback_class``)."""
         return stop_callback_class()(self)
+
+
+def installed() -> StopRequest | None:
+    """The request whose handlers catch this process's stop signals now, if any."""
+    return _installed[-1] if _installed else None
+
+
+def preempted_unless_parent(wait_s: float = 1.0) -> Callable[[], bool]:
+    """A ``preempt_if`` for a process run by an agent: a stop is a preemption when the agent (this
+    process's parent now) is gone by then, or when PREEMPTIBLE_ENV says every stop is one.
+
+    The stock ``wandb agent`` stops a run it was told to stop (hyperband, ``wandb sweep --stop``) with
+    SIGTERM and stays; a scheduler that preempts the job (SLURM, Kubernetes, a spot VM) signals every
+    process, and the agent, which has no handler, exits at once. Under ``wandb agent --forward-signals``
+    the agent forwards the scheduler's signal and waits, so there set PREEMPTIBLE_ENV=1.
+    """
+    parent = os.getppid()
+
+    def decide() -> bool:
+        if os.environ.get(PREEMPTIBLE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        end = time.monotonic() + wait_s  # the agent got the same signal at the same moment: let it exit
+        while os.getppid() == parent:
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.05)
+        return True
+
+    return decide
 
 
 @functools.cache

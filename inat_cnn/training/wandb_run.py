@@ -135,6 +135,15 @@ def log_images(run, images: dict[str, Path]) -> None:
 
 
 def finish(run, summary: dict[str, Any], exit_code: int) -> None:
+    """Close the run; a preempted trial (``stop.StopRequest.preempted``) tells W&B so: the run is marked
+    preempting and ends with exit code 128 + signal, which W&B records as preempted and re-queues."""
+    from .stop import installed
+
+    stop = installed()
+    if exit_code == 0 and stop is not None and stop.preempted:
+        run.mark_preempting()
+        summary = {**summary, "preempted": True}
+        exit_code = 128 + int(stop.signum)
     run.summary.update(redact_values({k: v for k, v in summary.items() if v is not None}))
     run.finish(exit_code=exit_code)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import wandb
 import yaml
-from stock_agent import server_args
+from stock_agent import SWEEP_ID, server_args
 from typer.main import get_command
 from wandb_files import read_wandb_run
 
@@ -105,7 +105,7 @@ def test_the_agent_argv_trains_the_sampled_trial(stock_agent, macro, tmp_path, m
     finally:
         wandb.teardown()
     assert exited.value.code in (0, None)
-    [trial] = (tmp_path / "ws" / "runs" / "single").iterdir()
+    [trial] = (tmp_path / "ws" / "runs" / f"wandb-{SWEEP_ID}").iterdir()  # keyed by the W&B run id
     _same(yaml.safe_load((trial / "config.yaml").read_text()), EXPECTED)
     metrics = json.loads((trial / "metrics.json").read_text())
     assert (metrics["state"], metrics["metric"], metrics["goal"]) == ("finished", "val_loss", "minimize")

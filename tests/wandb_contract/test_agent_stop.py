@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from stock_agent import server_args
+from stock_agent import SWEEP_ID, server_args
 from wandb import wandb_agent
 from wandb_files import read_wandb_records, read_wandb_run
 
@@ -28,7 +28,7 @@ def test_the_agent_stop_command_leaves_a_complete_run(stock_agent, tmp_path):
     from inat_cnn.models import load_model
 
     launched = stock_agent.run(COMMAND, server_args(SAMPLED), "stopme", spawn=True)
-    runs = tmp_path / "ws" / "runs" / "single"
+    runs = tmp_path / "ws" / "runs" / f"wandb-{SWEEP_ID}"  # one folder per W&B run id
     _wait_for_first_checkpoint(launched, runs)
     stopped_at = time.time()
     stock_agent.stop("stopme")

@@ -27,6 +27,19 @@ def redact_text(text: str) -> str:
     return _QUERY_SECRET.sub(lambda m: m["head"] + MASK, text)
 
 
+def redact_url(url: str) -> str:
+    """A database URL fit to print: its password replaced by ``***`` (SQLAlchemy parses it, so a password
+    holding ``@`` or ``/`` is hidden whole; text SQLAlchemy cannot parse loses what sits between ``user:``
+    and ``@``)."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return re.sub(r"(://[^:/@]*):[^@]*@", rf"\1:{MASK}@", url)
+
+
 def _secret_option(token: str) -> bool:
     """``--api-key`` / ``--password`` / ``--wandb_token``: an option whose name says its value is secret."""
     return token.startswith("-") and "=" not in token and bool(_SECRET_NAME.search(token))

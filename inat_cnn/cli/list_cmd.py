@@ -22,8 +22,9 @@ def list_sweeps(storage: str | None = StorageOpt, storage_file: Path | None = St
     from rich.table import Table
 
     from ..engine import sweep_data
-    from ..engine.storage import open_storage, redact_url, resolve_storage, storage_url
+    from ..engine.storage import open_storage, resolve_storage, storage_url
     from ..engine.sweep_identity import HASH_KEY, spec_hash
+    from ..redact import redact_url
     from ..workspace import Workspace
     from .status_view import console
 
@@ -37,7 +38,7 @@ def list_sweeps(storage: str | None = StorageOpt, storage_file: Path | None = St
         attrs = study.user_attrs
         spec = attrs.get("spec") if isinstance(attrs.get("spec"), dict) else {}
         digest = attrs.get(HASH_KEY) or (spec_hash(spec) if spec else "")
-        states = Counter(t.state.name for t in store.get_all_trials(study._study_id, deepcopy=False))
+        states = Counter(t.state.name for t in store.get_all_trials(store.get_study_id_from_name(study.study_name), deepcopy=False))
         trials = ", ".join(f"{states[s]} {s.lower()}" for s in _STATES if states[s]) or "none"
         dataset = sweep_data.summary(attrs.get(sweep_data.KEY)) if attrs.get(sweep_data.KEY) else "not stated yet"
         table.add_row(study.study_name, str(spec.get("name") or ""), digest[:12], str(attrs.get("created_at", "")),

@@ -23,7 +23,6 @@ import datetime as _dt
 import functools
 import logging
 import os
-import re
 import secrets
 import threading
 import time
@@ -40,6 +39,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
 from ..errors import EnvironmentFault, Problem, UserError
+from ..redact import redact_url
 from ..outcome import sweep_objective
 from ..spec import ValidatedSweep, validate_sweep_dict
 from ..workspace import Workspace
@@ -116,14 +116,6 @@ def _checked_url(url: str, origin: str) -> str:
     return url
 
 
-def redact_url(url: str) -> str:
-    """A storage URL fit to print: its password replaced by ***."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
-
-
 def scrub(text: str, url: str) -> str:
     """``text`` without the URL's password (as written and percent-decoded)."""
     try:
@@ -181,12 +173,10 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
 
     An unreachable or misconfigured storage at this point is a UserError naming the redacted URL.
     """
+    if must_exist:
+        check_sqlite_exists(url)
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if must_exist and not os.path.exists(path):
-            raise UserError(f"no sweeps database at {path}: create a sweep first (`inat-cnn sweep create FILE`), "
-                            "or point --workspace / --storage at the one your sweep uses")
-        check_sqlite_file(path)
+        check_sqlite_file(url.split(":///", 1)[-1])
     if retry_s is None:
         retry_s = float(os.environ.get(RETRY_ENV) or RETRY_S)
     try:
@@ -212,6 +202,14 @@ def _creating(url: str) -> contextlib.AbstractContextManager:
 
     lock = f"{os.path.abspath(url.split(':///', 1)[-1])}.lock"
     return FileLock(lock, timeout=120) if os.access(os.path.dirname(lock), os.W_OK) else contextlib.nullcontext()
+
+
+def check_sqlite_exists(url: str) -> None:
+    """Opening a missing SQLite file would silently create an empty one: a UserError naming it instead."""
+    path = url.split(":///", 1)[-1]
+    if url.startswith("sqlite") and not os.path.exists(path):
+        raise UserError(f"no sweep database at {path}: create a sweep first (`inat-cnn sweep create FILE`), or "
+                        "point --workspace / --storage at the one your sweep uses (for a W&B sweep: --backend wandb)")
 
 
 def check_sqlite_file(path: str) -> None:
@@ -386,11 +384,19 @@ def load_study(sweep_id: str, storage: RDBStorage | str) -> tuple[optuna.Study, 
     """Open a sweep's study and its spec, or a UserError listing the sweeps that exist."""
     if isinstance(storage, str):
         storage = open_storage(storage, must_exist=True)
-    try:
-        study = optuna.load_study(study_name=sweep_id, storage=storage)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        known = ", ".join(names[-10:]) if names else "none yet (create one with `inat-cnn sweep create FILE`)"
-        raise UserError(f"no sweep {sweep_id!r} in this storage; sweeps here: {known}") from None
+    study = find_study(sweep_id, storage)
     validated = validate_sweep_dict(study.user_attrs["spec"], source=study.user_attrs.get("source", sweep_id))
     return study, validated
+
+
+def find_study(sweep_id: str, storage: RDBStorage) -> optuna.Study:
+    """The sweep's Optuna study, or a UserError naming the storage (redacted) and the sweeps it holds."""
+    try:
+        return optuna.load_study(study_name=sweep_id, storage=storage)
+    except KeyError:
+        pass
+    names = optuna.get_all_study_names(storage)  # in creation order
+    known = ", ".join(names[-20:]) if names else "none yet (create one with `inat-cnn sweep create FILE`)"
+    hint = " (a W&B sweep path? pass --backend wandb)" if "/" in sweep_id else ""
+    where = redact_url(storage.url) if isinstance(getattr(storage, "url", None), str) else "this storage"
+    raise UserError(f"no sweep {sweep_id!r} in {where}{hint}; sweeps there: {known}")

@@ -5,8 +5,9 @@ import logging
 import pytest
 
 from inat_cnn.engine.launcher import agent_command, agent_env
-from inat_cnn.engine.storage import describe, open_storage, redact_url, resolve_storage
+from inat_cnn.engine.storage import describe, open_storage, resolve_storage
 from inat_cnn.errors import UserError
+from inat_cnn.redact import redact_url
 from inat_cnn.workspace import Workspace
 
 SECRET = "s3cr%t-pw"

@@ -1,0 +1,157 @@
+"""Time to a good model on digits: the local engine (bayes + hyperband + metric.target, `inat-cnn sweep run`)
+against the way peer projects run W&B sweeps (random search, no early termination, a fresh process per trial
+decoding the folder every epoch), both arms interleaved in one run over many seeds.
+
+  curves   train --trials random configurations of benchmarks/ttt_space.yaml to the end once (the engine's
+           trial function) and cache their curves in a JSON: the base rate of each target, and the data for
+           the replays. Continues a cut-off recording.
+  analyze  from the curves: the base rate of every target, the target chosen (10-20 % of random configs reach
+           it), and replays of the pruning choices (min_iter/eta, this epoch's value vs the best so far) and of
+           TPE's start-up size (ttt_replay.py).
+  run      the benchmark: for each seed both arms, in alternating order; the results JSON is rewritten after
+           every arm, so a cut-off run still reports (and a rerun with the same --out continues it).
+  report   the figures of a results JSON: medians, trials and epochs to target, the peer/ours ratio with a
+           bootstrap 90 % interval over seeds, where each arm's time goes.
+
+Run:  .venv/bin/python benchmarks/time_to_target.py curves --trials 48
+      .venv/bin/python benchmarks/time_to_target.py analyze
+      .venv/bin/python benchmarks/time_to_target.py run --seeds 15 --out /tmp/ttt/results.json [--snapshot HEAD]
+      (--quick: 3 epochs, 2 seeds unless --seeds, targets from the curves cut at 3 epochs: checks the plumbing)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ttt_common import load_average, load_space, make_digits, quiet_env, read_json, snapshot, with_epochs, write_json  # noqa: E402
+
+QUICK_EPOCHS = 3
+
+
+def main() -> None:
+    args = parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    {"curves": cmd_curves, "analyze": cmd_analyze, "run": cmd_run, "report": cmd_report}[args.command](args)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=("curves", "analyze", "run", "report"))
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/ttt"))
+    p.add_argument("--data", type=Path, default=None, help="digits class folders (default WORKDIR/digits)")
+    p.add_argument("--curves", type=Path, default=None, help="curves JSON (default WORKDIR/curves.json)")
+    p.add_argument("--out", type=Path, default=None, help="results JSON (default WORKDIR/results.json)")
+    p.add_argument("--space", type=Path, default=None, help="sweep file (default benchmarks/ttt_space.yaml)")
+    p.add_argument("--snapshot", default=None, help="a git revision whose inat_cnn/ the trials import (the "
+                   "working tree may change under a long run); default: the installed working tree")
+    p.add_argument("--trials", type=int, default=48, help="curves: random configurations to record")
+    p.add_argument("--seeds", type=int, default=None, help="run: seeds 0..N-1 (default 15, --quick 2)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--target", type=float, default=None, help="default: chosen from the curves' base rate")
+    p.add_argument("--max-peer-trials", type=int, default=40)
+    p.add_argument("--arm-timeout", type=float, default=1200.0, help="seconds per arm and seed at most")
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs: a plumbing check")
+    args = p.parse_args()
+    args.data = args.data or args.workdir / "digits"
+    args.curves = args.curves or args.workdir / "curves.json"
+    args.out = args.out or args.workdir / ("results_quick.json" if args.quick else "results.json")
+    args.epochs = QUICK_EPOCHS if args.quick else None
+    args.seeds = args.seeds if args.seeds is not None else (2 if args.quick else 15)
+    return args
+
+
+def space_of(args) -> dict:
+    return with_epochs(load_space(args.space) if args.space else load_space(), args.epochs)
+
+
+def cmd_curves(args) -> None:
+    from ttt_curves import record_curves
+
+    source, source_id = snapshot(args.snapshot)
+    curves = record_curves(load_space(args.space) if args.space else load_space(), args.trials, None,
+                           make_digits(args.data), args.workdir, source, source_id, args.curves)
+    print(f"{len(curves['trials'])} curves in {args.curves}")
+    cmd_analyze(args)
+
+
+def cmd_analyze(args) -> None:
+    from ttt_replay import analysis, print_analysis
+
+    curves = _curves(args)
+    result = analysis(curves, space_of(args), epochs=args.epochs)
+    print_analysis(result)
+    write_json(args.workdir / ("analysis_quick.json" if args.quick else "analysis.json"), result)
+
+
+def _curves(args) -> dict:
+    curves = read_json(args.curves)
+    if not curves or not curves.get("trials"):
+        sys.exit(f"no curves in {args.curves}: run `time_to_target.py curves` first")
+    return curves
+
+
+def _target(args, curves: dict) -> tuple[float, dict]:
+    from ttt_curves import base_rates, choose_target, truncated
+
+    cut = truncated(curves, args.epochs)
+    target = args.target if args.target is not None else choose_target(cut)
+    return target, base_rates(cut, [target])[0]
+
+
+def cmd_run(args) -> None:
+    from ttt_ours import run_ours
+    from ttt_peer import decode_rate, run_peer
+    from ttt_stats import table
+
+    source, source_id = snapshot(args.snapshot)
+    env, data, space = quiet_env(source), make_digits(args.data), space_of(args)
+    target, rate = _target(args, _curves(args))
+    results = read_json(args.out) or {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
+        "cpus": os.cpu_count(), "source": source_id, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "target": target, "base_rate": f"{rate['reached']}/{rate['of']} = {rate['rate']:.0%}",
+        "epochs": space["parameters"]["epochs"]["value"], "space": space, "seeds": {}, "load_average": [],
+        "decode": decode_rate(data, env)}
+    if results["target"] != target or results["source"] != source_id:
+        sys.exit(f"{args.out} holds a run with target {results['target']} on {results['source']}: use another --out")
+    print(f"target {target}: base rate {results['base_rate']}; source {source_id}; results in {args.out}", flush=True)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        row = results["seeds"].setdefault(str(seed), {})
+        order = ("ours", "peer") if seed % 2 == 0 else ("peer", "ours")
+        for arm in order:
+            if arm in row:
+                continue
+            folder = args.workdir / ("quick" if args.quick else "full") / f"{arm}-s{seed}"
+            results["load_average"].append(load_average())
+            if arm == "ours":
+                row[arm] = run_ours(space, seed, target, data, folder, env, args.arm_timeout)
+            else:
+                row[arm] = run_peer(space, seed, target, data, folder, env, args.max_peer_trials, args.arm_timeout)
+            results["load_average"].append(load_average())
+            loads = [x[0] for x in results["load_average"]]
+            results["load_range"] = f"{min(loads):.1f}-{max(loads):.1f}"
+            write_json(args.out, results)
+            r = row[arm]
+            print(f"seed {seed} {arm}: {r['time_to_target_s']:.1f} s, reached {r['reached']}, "
+                  f"{len(r['trials'])} trials, load {load_average()[0]}", flush=True)
+    print(table(results))
+
+
+def cmd_report(args) -> None:
+    from ttt_stats import summary, table
+
+    results = read_json(args.out)
+    if not results:
+        sys.exit(f"no results in {args.out}")
+    print(table(results))
+    write_json(args.out.with_name(args.out.stem + "_summary.json"), summary(results))
+
+
+if __name__ == "__main__":
+    main()

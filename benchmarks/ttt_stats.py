@@ -1,0 +1,97 @@
+"""The figures of a time-to-target run: medians per arm, the peer/ours ratio of medians with a paired bootstrap
+interval over seeds, and where each arm's time went. Pure functions of the results JSON."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from typing import Any
+
+ARMS = ("ours", "peer")
+
+
+def paired(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Seeds where both arms finished (a run cut off mid-seed leaves that seed out)."""
+    rows = [results["seeds"][k] for k in sorted(results["seeds"], key=int)]
+    return [r for r in rows if all(arm in r for arm in ARMS)]
+
+
+def bootstrap_ratio(ours: list[float], peer: list[float], *, resamples: int = 10_000, level: float = 0.90,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """median(peer) / median(ours) and its percentile interval, resampling seeds (pairs) with replacement."""
+    point = statistics.median(peer) / statistics.median(ours)
+    rng, n, ratios = random.Random(seed), len(ours), []
+    for _ in range(resamples):
+        pick = [rng.randrange(n) for _ in range(n)]
+        ratios.append(statistics.median(peer[i] for i in pick) / statistics.median(ours[i] for i in pick))
+    ratios.sort()
+    lo = ratios[int((1 - level) / 2 * resamples)]
+    hi = ratios[min(resamples - 1, int((1 + level) / 2 * resamples))]
+    return point, lo, hi
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    rows = paired(results)
+    out: dict[str, Any] = {"seeds": len(rows)}
+    if not rows:
+        return out
+    for arm in ARMS:
+        runs = [r[arm] for r in rows]
+        out[arm] = {
+            "median_time_to_target_s": statistics.median(x["time_to_target_s"] for x in runs),
+            "reached": sum(bool(x["reached"]) for x in runs),
+            "median_trials_to_target": _median(x["trials_to_target"] for x in runs),
+            "median_epochs_to_target": _median(x["epochs_to_target"] for x in runs),
+            "times_s": [round(x["time_to_target_s"], 1) for x in runs],
+            "breakdown_share": shares([x["breakdown"] for x in runs]),
+            "per_trial_s": _median(_trial_seconds(x) for x in runs),
+        }
+    point, lo, hi = bootstrap_ratio([r["ours"]["time_to_target_s"] for r in rows],
+                                    [r["peer"]["time_to_target_s"] for r in rows])
+    per_seed = [r["peer"]["time_to_target_s"] / r["ours"]["time_to_target_s"] for r in rows]
+    out.update(ratio=point, ratio_interval_90=[lo, hi], median_per_seed_ratio=statistics.median(per_seed))
+    return out
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _trial_seconds(run: dict[str, Any]) -> float | None:
+    """The arm's time per trial it started (its pace, whatever the target)."""
+    return run["time_to_target_s"] / len(run["trials"]) if run["trials"] else None
+
+
+def shares(breakdowns: list[dict[str, float]]) -> dict[str, float]:
+    """Each part's share of the summed time (the keys ending in _s that add up to the total)."""
+    keys = [k for k in breakdowns[0] if k.endswith("_s") and not k.startswith("median")]
+    totals = {k: sum(b.get(k) or 0.0 for b in breakdowns) for k in keys}
+    whole = sum(totals.values()) or 1.0
+    return {k: round(v / whole, 3) for k, v in totals.items()}
+
+
+def table(results: dict[str, Any]) -> str:
+    s = summary(results)
+    if not s.get("seeds"):
+        return "no seed with both arms finished yet"
+    lines = [f"target val_accuracy {results['target']} (base rate {results.get('base_rate', '?')}), "
+             f"{s['seeds']} seeds, load average {results.get('load_range', '?')}",
+             "| arm | median time to target s | reached | median trials | median epochs | s per trial |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for arm in ARMS:
+        a = s[arm]
+        lines.append(f"| {arm} | {a['median_time_to_target_s']:.1f} | {a['reached']}/{s['seeds']} | "
+                     f"{_f(a['median_trials_to_target'])} | {_f(a['median_epochs_to_target'])} | "
+                     f"{_f(a['per_trial_s'])} |")
+    lo, hi = s["ratio_interval_90"]
+    lines.append(f"ratio peer/ours (medians) {s['ratio']:.2f}x, bootstrap 90 % interval [{lo:.2f}, {hi:.2f}]; "
+                 f"median per-seed ratio {s['median_per_seed_ratio']:.2f}x")
+    for arm in ARMS:
+        parts = ", ".join(f"{k[:-2]} {v:.0%}" for k, v in s[arm]["breakdown_share"].items())
+        lines.append(f"{arm} time: {parts}")
+    return "\n".join(lines)
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.1f}"

@@ -124,8 +124,9 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
     print_status(read_state(sweep_id, storage, ws))
 
 
-from . import list_cmd, preview_cmd, requeue_cmd  # noqa: E402 - `sweep list|requeue|preview` register on this app
+from . import list_cmd, preview_cmd, replay_cmd, requeue_cmd  # noqa: E402 - `sweep list|requeue|preview|replay-pruning`
 
 requeue_cmd.register(app)
 list_cmd.register(app)
 preview_cmd.register(app)
+replay_cmd.register(app)

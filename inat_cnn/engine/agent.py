@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -26,45 +27,30 @@ from optuna.trial import TrialState
 from ..errors import EnvironmentFault, Preempted, SweepStop
 from ..training.stop import StopRequest
 from ..workspace import Workspace
-from . import ledger, reconcile, recovery, sweep_data
-from .objective import Discarded, TrialContext, make_objective
-from .space import make_pruner, make_sampler
-from .storage import GRACE_S, HEARTBEAT_S, load_study, open_storage
+from . import optuna_adapter as adapter
+from . import policy, reconcile, recovery, sweep_data
+from .objective import TrialContext, make_objective
+from .pruning import make_pruner, max_epochs, pruning_options
+from .space import make_sampler
+from .storage import GRACE_S, HEARTBEAT_S, load_study, open_storage, sweep_seed
 
 
 @dataclass
-class AgentReport:
+class AgentReport(policy.Tally):
     """What one agent did, for its exit message and for tests."""
 
-    finished: list[int] = field(default_factory=list)
-    pruned: list[int] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
     preempted: int | None = None
     stop_reason: str = ""
 
 
-def _max_epochs(validated: Any) -> int:
-    p = validated.spec.parameters.get("epochs")
-    if p is None:
-        return 10
-    return int(max(p.choices())) if p.is_finite else int(p.max)
-
-
-def _stop_reason(study: optuna.Study, validated: Any) -> str | None:
-    if study.user_attrs.get("stopped_reason"):
-        return study.user_attrs["stopped_reason"]
-    trials = study.get_trials(deepcopy=False)
-    if ledger.budget_left(trials, validated.spec.run_cap) <= 0 and \
-            not any(t.state == TrialState.WAITING for t in trials):
-        return f"run_cap of {validated.spec.run_cap} trials reached"
-    if validated.spec.method == "grid" and ledger.grid_exhausted(trials, validated.spec.grid_size()):
-        return "every grid point has been claimed"
-    return None
+def _stop_reason(study: optuna.Study, rules: policy.Rules) -> str | None:
+    """Why the sweep takes no new trial (read only: the storage is not written)."""
+    return policy.sweep_stop(study.get_trials(deepcopy=False), rules, study.user_attrs)
 
 
 def _requeue_after(study: optuna.Study, trial_id: int, why: str, log: Callable[[str], None]) -> int | None:
     """Re-queue the point of a trial this agent could not finish (unless another agent already did)."""
-    frozen = study._storage.get_trial(trial_id)
+    frozen = adapter.get_trial(study, trial_id)
     if reconcile.reconcile(study, frozen, log):  # it had finished: only telling the storage failed
         return frozen.number
     copy = recovery.requeue_once(study, frozen, why)
@@ -85,77 +71,88 @@ def run_agent(sweep_id: str, data_root: Path, *, workspace: Workspace, storage_u
     storage = open_storage(storage_url or workspace.db_url, heartbeat_s, grace_s, must_exist=True)
     study, validated = load_study(sweep_id, storage)
     dataset = sweep_data.bind(study, data_root, log)
-    study.sampler = make_sampler(validated.spec)
-    study.pruner = make_pruner(validated.spec, _max_epochs(validated))
+    study.sampler = make_sampler(validated.spec, sweep_seed(study))
+    study.pruner = make_pruner(validated.spec, max_epochs(validated.spec), pruning_options(study.user_attrs))
+    rules = policy.Rules.of(validated.spec)
     stop = StopRequest(insist_kills=False)  # a second signal must not cut the re-queue short
     ctx = TrialContext(sweep_id, validated, Path(data_root), workspace.ensure(), wandb_mode=wandb_mode,
                        dataset=dataset, stop=stop,
                        agent={"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_s": heartbeat_s,
                               "grace_s": grace_s})
     objective = make_objective(ctx)
-    report, consecutive = AgentReport(), 0
+    report = AgentReport()
     stop.install()
     try:
-        while count is None or len(report.finished) + len(report.pruned) + len(report.failed) < count:
-            if stop.requested:
-                report.stop_reason = "preempted by a signal"
+        while True:
+            reason = policy.agent_stop(report, count, stop.requested)
+            if reason:
+                report.stop_reason = reason
                 break
             sweep_data.check_root(data_root)  # before claiming: a missing dataset fails no trial
             recovery.settle(study, grace_s, log)
-            reason = _stop_reason(study, validated)
+            reason = _stop_reason(study, rules)
             if reason:
                 if _wait_for_lost_trials(study, heartbeat_s, grace_s, stop, log):
                     continue
                 report.stop_reason = reason
                 break
-            ctx.current_trial_id = None
-            try:
-                study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
-            except Discarded as err:
-                if err.final:
-                    report.stop_reason = str(err)
-                    break
-                log(f"{err}; claiming another point")
-                continue
-            except Preempted:
-                report.preempted = _requeue_after(study, ctx.current_trial_id, "preempted", log)
-                report.stop_reason = "preempted by a signal"
+            reason = _one_trial(study, objective, ctx, report, max_consecutive_failures, log)
+            if reason:
+                report.stop_reason = reason
                 break
-            except EnvironmentFault as fault:
-                raise _stopped_by(study, ctx, fault, log) from None
-            except optuna.exceptions.UpdateFinishedTrialError:  # our heartbeat came too late: it was re-queued
-                log(f"trial {_number(study, ctx)} was declared lost while it ran (heartbeat later than the "
-                    f"{grace_s} s grace); its re-queued copy counts instead")
-                continue
-            except Exception:  # noqa: BLE001 - recorded on the trial by the objective; the agent goes on
-                frozen = study._storage.get_trial(ctx.current_trial_id) if ctx.current_trial_id else None
-                why = frozen.user_attrs.get("fail_reason", "failed") if frozen else "failed before training"
-                report.failed.append((frozen.number if frozen else -1, why))
-                log(f"trial {frozen.number if frozen else '?'} failed: {why}")
-                consecutive += 1
-                if consecutive >= max_consecutive_failures:
-                    raise SweepStop(f"agent stopped after {consecutive} consecutive failed trials of sweep "
-                                    f"{sweep_id}; last reason: {why}. Finished trials are kept; fix the "
-                                    "cause, re-queue them (`inat-cnn sweep requeue`) and start the agent "
-                                    "again.") from None
-                continue
-            last = study._storage.get_trial(ctx.current_trial_id)
-            if last.state == TrialState.PRUNED:
-                report.pruned.append(last.number)
-                log(f"trial {last.number} pruned after epoch {last.user_attrs.get('epochs_run', '?')}")
-            else:
-                report.finished.append(last.number)
-                log(f"trial {last.number} finished: {ctx.metric} {last.value:.4f}")
-            consecutive = 0
-        else:
-            report.stop_reason = f"ran --count {count} trials"
     finally:
         stop.restore()
     return report
 
 
-def _number(study: optuna.Study, ctx: TrialContext) -> Any:
-    return study._storage.get_trial(ctx.current_trial_id).number if ctx.current_trial_id is not None else "?"
+def _one_trial(study: optuna.Study, objective: Callable, ctx: TrialContext, report: AgentReport,
+               max_consecutive_failures: int, log: Callable[[str], None]) -> str | None:
+    """Claim and run one trial, act on what ``policy`` makes of its end; why the agent stops now, or None."""
+    ctx.current_trial_id = None
+    err: BaseException | None = None
+    try:
+        study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
+    except (Exception, Preempted) as caught:  # noqa: BLE001 - sorted by policy.kind_of, recorded by the objective
+        err = caught
+    last = adapter.get_trial(study, ctx.current_trial_id) if ctx.current_trial_id is not None else None
+    kind = policy.kind_of(err, last.state if last is not None else None)
+    number = last.number if last is not None else None
+    why = _why(kind, err, last, ctx)
+    step = policy.after_trial(kind, report, number, why, max_consecutive_failures)
+    _tell(kind, number, why, ctx, last, log)
+    if step.requeue and step.raise_fault:
+        raise _stopped_by(study, ctx, err, log) from None
+    if step.requeue and ctx.current_trial_id is not None:
+        report.preempted = _requeue_after(study, ctx.current_trial_id, step.requeue, log)
+    if step.give_up:
+        raise SweepStop(f"agent stopped after {report.consecutive_failures} consecutive failed trials of sweep "
+                        f"{ctx.sweep_id}; last reason: {why}. Finished trials are kept; fix the cause, re-queue "
+                        "them (`inat-cnn sweep requeue`) and start the agent again.") from None
+    return step.stop
+
+
+def _why(kind: str, err: BaseException | None, last: Any, ctx: TrialContext) -> str:
+    if kind in (policy.SKIPPED, policy.FULL):
+        return str(err)
+    if kind == policy.FAILED:
+        return last.user_attrs.get("fail_reason", "failed") if last is not None else "failed before training"
+    return ""
+
+
+def _tell(kind: str, number: int | None, why: str, ctx: TrialContext, last: Any, log: Callable[[str], None]) -> None:
+    """The agent's log line for one trial's end."""
+    if kind == policy.PRUNED:
+        log(f"trial {number} pruned after epoch {last.user_attrs.get('epochs_run', '?')}")
+    elif kind == policy.FINISHED:
+        log(f"trial {number} finished: {ctx.metric} {last.value:.4f}")
+    elif kind == policy.FAILED:
+        log(f"trial {number if number is not None else '?'} failed: {why}")
+    elif kind == policy.SKIPPED:
+        log(f"{why}; claiming another point")
+    elif kind == policy.LOST:
+        grace = ctx.agent.get("grace_s", GRACE_S)
+        log(f"trial {number if number is not None else '?'} was declared lost while it ran (heartbeat later "
+            f"than the {grace} s grace); its re-queued copy counts instead")
 
 
 def _stopped_by(study: optuna.Study, ctx: TrialContext, fault: EnvironmentFault,

@@ -8,6 +8,8 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from ..outcome import STATE_ORDER, TRIAL_STATES, TrialOutcome, from_user_attrs
+from .pruning import pruned_note
 from .space import decode_choice
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -113,39 +115,49 @@ def fail_reason(t: FrozenTrial, retried: set[int]) -> str:
 
 @dataclass
 class Row:
+    """One line of `sweep status`: the trial's place in the sweep, and the outcome the storage holds."""
+
     number: int
     state: str
     params: dict[str, Any]
     value: float | None
-    test_accuracy: float | None
-    epochs: int
     duration_s: float | None
     note: str
     trial_dir: str | None
+    outcome: TrialOutcome
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.outcome.test_accuracy
+
+    @property
+    def epochs(self) -> int:
+        return self.outcome.epochs_run
 
 
 def rows(trials: list[FrozenTrial], goal: str, now: _dt.datetime | None = None) -> list[Row]:
-    """Leaderboard rows: best value first, then running/waiting, then pruned, then failed."""
+    """Leaderboard rows in STATE_ORDER: finished (best value first), pruned, running, waiting, failed."""
     now = now or _dt.datetime.now()
     retried = retried_numbers(trials)
     out = []
     for t in trials:
         if t.user_attrs.get("discarded"):
             continue
-        state = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-                 TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[t.state]
+        state = TRIAL_STATES[t.state.name]
         end = t.datetime_complete or (now if t.state == TrialState.RUNNING else None)
         duration = (end - t.datetime_start).total_seconds() if end and t.datetime_start else None
         value = t.value if t.state == TrialState.COMPLETE else (
             max(t.intermediate_values.values()) if goal == "maximize" and t.intermediate_values else
             min(t.intermediate_values.values()) if t.intermediate_values else None)
-        note = fail_reason(t, retried) if t.state == TrialState.FAIL else (
-            f"re-run of trial {t.system_attrs['failed_trial']}" if "failed_trial" in t.system_attrs else "")
+        note = fail_reason(t, retried) if t.state == TrialState.FAIL else "; ".join(filter(None, (
+            f"re-run of trial {t.system_attrs['failed_trial']}" if "failed_trial" in t.system_attrs else "",
+            pruned_note(t.user_attrs) if t.state == TrialState.PRUNED else "")))
+        outcome = from_user_attrs(t.user_attrs, state)
+        if "epochs_run" not in t.user_attrs:  # still training: the epochs it reported
+            outcome = outcome.noted(epochs_run=len(t.intermediate_values))
         out.append(Row(t.number, state, {k: decode_choice(v) for k, v in t.params.items()}, value,
-                       t.user_attrs.get("test_accuracy"), int(t.user_attrs.get("epochs_run",
-                                                                                 len(t.intermediate_values))),
-                       duration, note, t.user_attrs.get("trial_dir")))
-    order = {"finished": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
+                       duration, note, t.user_attrs.get("trial_dir"), outcome))
+    order = {name: i for i, name in enumerate(STATE_ORDER)}
     sign = -1 if goal == "maximize" else 1
 
     def key(r: Row) -> tuple:

@@ -10,40 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from ..errors import EnvironmentFault, Preempted, TrialFailed, UserError, outcome_of
 from ..outcome import TrialOutcome, monitored_metric, sweep_objective, to_user_attrs, top_k_bar
 from ..spec import ValidatedSweep
 from ..trial_config import parse_trial_config, resolved_dict
 from ..workspace import Workspace
-from . import ledger, policy, reconcile, recovery, resume, seeds, sweep_data
+from . import ledger, policy, pruning, reconcile, recovery, resume, seeds, sweep_data
 from . import optuna_adapter as adapter
-from .space import search_space, trial_parameters
+from .policy import Discarded
+from .space import sample_parameters
 from .trial_process import FAKE_TRIAL_ENV, TrialCrashed, run_in_child
 
 # FAKE_TRIAL_ENV: the test hook for the engine's bookkeeping (benchmarks/stress.py, engine tests): when set
 # to a number of seconds, a trial sleeps that long and reports a value derived from its parameters.
 __all__ = ["FAKE_TRIAL_ENV", "Discarded", "TrialContext", "make_objective"]
-
-
-class Discarded(Exception):
-    """Another agent claimed this trial's slot first: a grid point (``final`` False: claim another one),
-    or the last of run_cap (``final``: the sweep is full)."""
-
-    def __init__(self, message: str, final: bool):
-        self.final = final
-        super().__init__(message)
-
-
-def suggest(trial: optuna.Trial, name: str, dist: Any) -> Any:
-    if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    if isinstance(dist, IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    if isinstance(dist, FloatDistribution):
-        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    raise TypeError(f"unexpected distribution {dist!r}")
 
 
 @dataclass
@@ -76,7 +57,6 @@ class TrialContext:
 
 def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
     spec = ctx.validated.spec
-    space = search_space(spec)
     train_metric, _ = monitored_metric(ctx.metric, ctx.goal)
 
     rules = policy.Rules.of(spec)
@@ -93,7 +73,7 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
         try:
             if ctx.stop_requested():
                 raise Preempted("stop requested before training")
-            params = trial_parameters(spec, {name: suggest(trial, name, d) for name, d in space.items()})
+            params = sample_parameters(trial, spec)
             params.update(seeds.overrides(trial))  # a seed-ensemble trial: the best params, its own seed
             config = parse_trial_config(params, source=f"trial {trial.number}")
             trial.set_user_attr("config", resolved_dict(config))
@@ -130,7 +110,9 @@ def _record_end(ctx: TrialContext, trial: optuna.Trial, trial_dir: Path, err: Ba
             err, kind = fault, policy.FAULT
     if kind == policy.PRUNED:
         # the folder first: if the storage fails now, the next settle records this outcome
-        reconcile.write_outcome(trial_dir, ctx.sweep_id, trial, "PRUNED", None, {"epochs_run": err.epoch})
+        decisions = trial.user_attrs.get(pruning.DECISIONS_KEY) or []  # the rung that cut it, and those it passed
+        reconcile.write_outcome(trial_dir, ctx.sweep_id, trial, "PRUNED", None,
+                                {"epochs_run": err.epoch, pruning.DECISIONS_KEY: decisions})
         trial.set_user_attr("epochs_run", err.epoch)
         return optuna.TrialPruned(str(err))
     if kind == policy.PREEMPTED:
@@ -192,7 +174,9 @@ def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path,
         hit = policy.target_hit(rules, trial.number, epoch, value, seed_trial=seed_trial, at=time.time()) \
             if target_each_epoch else None
         _record_target(trial, hit)
-        return policy.epoch_verdict(hit, hit is None and trial.should_prune(), seed_trial)
+        prune = hit is None and trial.should_prune()
+        pruning.record_decision(trial, pruning.decision_at(trial.study.pruner, trial.number, epoch))
+        return policy.epoch_verdict(hit, prune, seed_trial)
 
     spec = ctx.validated.spec
     job = {"config": resolved_dict(config), "data_root": str(ctx.data_root), "trial_dir": str(trial_dir),

@@ -59,7 +59,7 @@ class TargetHit:
     @property
     def reason(self) -> str:
         where = f" at epoch {self.epoch}" if self.epoch is not None else ""
-        return f"metric target {self.target:g} reached by trial {self.trial}{where} ({self.value:.4g})"
+        return f"metric target {self.target} reached by trial {self.trial}{where} ({self.value:.4g})"
 
     def as_attr(self) -> dict[str, Any]:
         return {"trial": self.trial, "epoch": self.epoch, "value": self.value, "target": self.target, "at": self.at}
@@ -138,6 +138,15 @@ def sweep_stop(trials: list[FrozenTrial], rules: Rules, study_attrs: dict[str, A
 
 # --- after a trial: sort its outcome, then act -----------------------------------------------------------
 
+class Discarded(Exception):
+    """Another agent claimed this trial's slot first: a grid point (``final`` False: claim another one),
+    or the last of run_cap (``final``: the sweep is full)."""
+
+    def __init__(self, message: str, final: bool):
+        self.final = final
+        super().__init__(message)
+
+
 FINISHED, PRUNED, FAILED, PREEMPTED, FAULT = "finished", "pruned", "failed", "preempted", "fault"
 SKIPPED, FULL, LOST = "skipped", "full", "lost"  # another agent's grid point / run_cap slot; declared lost
 
@@ -149,9 +158,8 @@ def kind_of(err: BaseException | None, final_state: TrialState | None = None) ->
         return PRUNED if final_state == TrialState.PRUNED else FINISHED
     if isinstance(err, UpdateFinishedTrialError):
         return LOST  # our heartbeat came too late: the trial was re-queued while it ran
-    final = getattr(err, "final", None)
-    if final is not None:  # objective.Discarded: the slot belonged to another agent
-        return FULL if final else SKIPPED
+    if isinstance(err, Discarded):  # the slot belonged to another agent
+        return FULL if err.final else SKIPPED
     return outcome_of(err)
 
 

@@ -1,10 +1,10 @@
-"""W&B sweep spec → Optuna search space, sampler and pruner (pure: no storage, no training).
+"""W&B sweep spec → Optuna search space and sampler (pure: no storage, no training; the pruner: engine.pruning).
 
 Mapping (README, "Two sweep backends, one YAML"): value → fixed; values → Categorical; int_uniform → Int;
 uniform → Float; log_uniform_values → Float(log); q_uniform → Float/Int(step=q);
 grid → GridSampler; random → RandomSampler; bayes → TPESampler (a tree-structured Parzen estimator, not W&B's
 Gaussian process: it needs random start-up trials before it models the space, 3-10 by run_cap);
-hyperband → HyperbandPruner. Anything Optuna cannot honour is an error at create time.
+hyperband → engine.pruning. Anything Optuna cannot honour is an error at create time.
 """
 
 from __future__ import annotations
@@ -213,20 +213,6 @@ class PerTrialSeedSampler(optuna.samplers.BaseSampler):
 def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The sweep's sampler: unseeded (each process draws its own stream), or seeded per trial."""
     return _sampler(spec, None) if seed is None else PerTrialSeedSampler(spec, seed)
-
-
-def make_pruner(spec: SweepSpec, max_epochs: int) -> optuna.pruners.BasePruner:
-    """Hyperband from early_terminate (W&B's min_iter, or max_iter + s), else no pruning."""
-    et = spec.early_terminate
-    if et is None:
-        return optuna.pruners.NopPruner()
-    if et.min_iter is not None:
-        min_resource = et.min_iter
-    else:
-        min_resource = max(1, round(et.max_iter / et.eta**et.s))
-    max_resource = et.max_iter or max_epochs
-    return optuna.pruners.HyperbandPruner(min_resource=min_resource, max_resource=max(max_resource, min_resource),
-                                          reduction_factor=max(2, round(et.eta)))
 
 
 def direction(spec: SweepSpec) -> str:

@@ -4,11 +4,11 @@ the sweep, and the trial that reached it ends there as finished (its best checkp
 import optuna
 import pytest
 from optuna.trial import TrialState
+from scripted_trials import scripted_child
 
 from inat_cnn.engine import objective, policy
 from inat_cnn.engine.agent import run_agent
 from inat_cnn.engine.storage import load_study
-from inat_cnn.errors import TrialPruned
 from inat_cnn.report.results import load_local_sweep
 from inat_cnn.workspace import Workspace
 
@@ -19,24 +19,9 @@ CURVES = {0.1: [0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.90, 0.90, 0.91],
           0.3: [0.99] * 9}
 
 
-def scripted_child(job, on_epoch, stop=None):
-    """The trial process's contract (engine.trial_process.run_in_child) over a scripted curve: one report per
-    epoch, the agent's answer obeyed (prune: TrialPruned; stop: training ends after this epoch)."""
-    curve, metric, seen = CURVES[job["config"]["dropout"]], job["metric"], []
-    for epoch, value in enumerate(curve, start=1):
-        seen.append(value)
-        verdict = on_epoch(epoch, {metric: value, "loss": 1 - value})
-        if verdict is True or verdict == "prune":
-            raise TrialPruned(epoch)
-        if verdict == "stop":
-            break
-    best = max(seen)
-    return {metric: best, "best_value": best, "best_epoch": seen.index(best) + 1, "epochs_run": len(seen)}
-
-
 def test_a_trial_that_crosses_the_target_then_drops_stops_the_sweep_at_that_epoch(tmp_path, tiny_data, make_sweep,
                                                                                   monkeypatch):
-    monkeypatch.setattr(objective, "run_in_child", scripted_child)
+    monkeypatch.setattr(objective, "run_in_child", scripted_child(CURVES))
     ws = Workspace(tmp_path / "ws")
     sweep = make_sweep(ws, method="random", early_terminate={"type": "hyperband", "min_iter": 1, "eta": 3},
                        parameters={"epochs": {"value": 9}, "dropout": {"values": [0.1, 0.2, 0.3]}})

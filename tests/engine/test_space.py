@@ -7,7 +7,6 @@ from inat_cnn.engine.space import (
     decode_choice,
     encode_choice,
     local_support_problems,
-    make_pruner,
     make_sampler,
     search_space,
     trial_parameters,
@@ -59,16 +58,10 @@ def test_unsupported_features_are_errors_at_create():
     assert any(p.key_path == "metric.name" for p in local_support_problems(hb))
 
 
-def test_samplers_and_pruners():
+def test_samplers():  # the pruner: tests/engine/test_pruning.py
     assert isinstance(make_sampler(spec("grid", filters={"values": [8, 16]})), optuna.samplers.GridSampler)
     assert isinstance(make_sampler(spec("random")), optuna.samplers.RandomSampler)
     assert isinstance(make_sampler(spec("bayes", dropout={"min": 0.0, "max": 0.5})), optuna.samplers.TPESampler)
-    hb = make_pruner(spec(early_terminate={"type": "hyperband", "min_iter": 2, "eta": 3}), max_epochs=18)
-    assert isinstance(hb, optuna.pruners.HyperbandPruner)
-    assert hb._min_resource == 2 and hb._max_resource == 18 and hb._reduction_factor == 3
-    by_s = make_pruner(spec(early_terminate={"type": "hyperband", "max_iter": 27, "s": 2, "eta": 3}), 30)
-    assert by_s._min_resource == 3 and by_s._max_resource == 27
-    assert isinstance(make_pruner(spec(), 5), optuna.pruners.NopPruner)
 
 
 def test_what_w_and_b_accepts_but_optuna_cannot_honour_is_refused_at_create_naming_the_key():

@@ -39,6 +39,7 @@ def best(
     snapshots/, seeds/)."""
     from ..engine.storage import resolve_storage, storage_url
     from ..export.best import check_destination, export_best
+    from ..report.records import format_value
     from ..report.results import load_sweep
     from ..workspace import Workspace
 
@@ -52,14 +53,11 @@ def best(
                            log=lambda line: console.print(f"  {line}"))
     chosen = exported.best
     console.print(f"[bold green]✓[/] exported {chosen.name} ({result.metric} {chosen.value:.4g}, "
-                  f"test accuracy {_fmt(chosen.test_accuracy)}) to {exported.out}")
+                  f"test accuracy {format_value(chosen.test_accuracy, 'n/a')}) to {exported.out}")
     for ens in ([exported.ensemble] if exported.ensemble is not None else []) + exported.others:
-        scores = ", ".join(f"{name} {_fmt(agg.get('test_accuracy'))}" for name, agg in ens.judged.aggregations.items())
-        console.print(f"  {ens.kind} ensemble of {len(ens.judged.members)}: test accuracy {scores} "
-                      f"(best single model {_fmt(ens.best_single_test_accuracy)}) in {exported.out / ens.folder}")
+        scores = ", ".join(f"{name} {format_value(agg.get('test_accuracy'), 'n/a')}"
+                           for name, agg in ens.judged.aggregations.items())
+        console.print(f"  {ens.kind} ensemble of {len(ens.judged.members)}: test accuracy {scores} (best single "
+                      f"model {format_value(ens.best_single_test_accuracy, 'n/a')}) in {exported.out / ens.folder}")
     for warning in exported.warnings:
         console.print(f"  [yellow]note:[/] {warning}")
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

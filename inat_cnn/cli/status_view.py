@@ -10,14 +10,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..report.records import format_value
+
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def trials_table(rows: list[Any], metric: str, title: str | None = None, limit: int | None = None) -> Table:
@@ -30,9 +26,9 @@ def trials_table(rows: list[Any], metric: str, title: str | None = None, limit: 
     for r in rows[:limit]:
         table.add_row(
             str(r.number), f"[{colours[r.state]}]{r.state}[/]",
-            " ".join(f"{k}={_fmt(v)}" for k, v in r.params.items()),
-            _fmt(r.value) if r.value is not None else "-",
-            _fmt(r.test_accuracy) if r.test_accuracy is not None else "-",
+            " ".join(f"{k}={format_value(v)}" for k, v in r.params.items()),
+            format_value(r.value, "-"),
+            format_value(r.test_accuracy, "-"),
             str(r.epochs), f"{r.duration_s:.0f}s" if r.duration_s is not None else "-", r.note)
     return table
 

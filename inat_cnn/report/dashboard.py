@@ -6,7 +6,6 @@ import datetime as dt
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .. import atomic
 from ..errors import UserError
@@ -93,8 +92,8 @@ def render_report(result: SweepResult, plots: dict[str, PlotData], importances: 
 def _header(result: SweepResult) -> str:
     counts = ", ".join(f"{n} {state}" for state, n in result.counts().items() if n)
     best = result.best()
-    best_line = (f"Best: <b>{h.esc(best.name)}</b> with {h.esc(result.metric)} = {_fmt(best.value)}"
-                 f" (test accuracy {_fmt(best.test_accuracy)})" if best else "No trial has finished yet.")
+    best_line = (f"Best: <b>{h.esc(best.name)}</b> with {h.esc(result.metric)} = {format_value(best.value)}"
+                 f" (test accuracy {format_value(best.test_accuracy)})" if best else "No trial has finished yet.")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<h1>Sweep {h.esc(result.sweep_id)}</h1>\n<p class=\"muted\">backend {h.esc(result.backend)}"
             f"{' · ' + h.esc(result.source) if result.source else ''} · metric {h.esc(result.metric)} "
@@ -113,9 +112,9 @@ def _leaderboard(result: SweepResult) -> str:
     rows, classes = [], []
     for trial in trials:
         state = h.Raw(f'<span class="state-{h.esc(trial.state)}">{h.esc(trial.state)}</span>')
-        params = [_fmt(trial.params.get(name, trial.config.get(name))) for name in result.swept]
-        rows.append([ranks.get(trial.number, ""), trial.name, state, *params, _fmt(trial.value),
-                     _fmt(trial.test_accuracy), _fmt(trial.epochs_run), _duration(trial.duration_s),
+        params = [format_value(trial.params.get(name, trial.config.get(name))) for name in result.swept]
+        rows.append([ranks.get(trial.number, ""), trial.name, state, *params, format_value(trial.value),
+                     format_value(trial.test_accuracy), format_value(trial.epochs_run), _duration(trial.duration_s),
                      trial.fail_reason or ""])
         classes.append("best" if best is not None and trial.number == best.number else "")
     return h.table(headers, rows, classes)
@@ -147,10 +146,6 @@ def _visualizations(best: TrialRecord | None, files: list[Path]) -> str:
 
 def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{round(value, 3) or 0.0:+.3f}"  # no "-0.000"
-
-
-def _fmt(value: Any) -> str:
-    return format_value(value)
 
 
 def _duration(seconds: float | None) -> str:

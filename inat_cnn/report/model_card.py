@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .records import SweepResult, TrialRecord, format_value
+
+#: A model card's cell: 4 significant digits, 12,345 grouping, n/a for what was not measured.
+_cell = partial(format_value, missing="n/a", thousands=True)
 
 _METRIC_ROWS = (
     ("val_accuracy", "validation accuracy (best epoch)"), ("val_loss", "validation loss"),
@@ -45,11 +49,11 @@ def render_model_card(result: SweepResult, best: TrialRecord, config: dict[str, 
         *_data_section(config, metrics),
         "## Training setup",
         "",
-        *_table(["key", "value"], [[k, _fmt(v)] for k, v in sorted(config.items())]),
+        *_table(["key", "value"], [[k, _cell(v)] for k, v in sorted(config.items())]),
         "",
         "## Metrics",
         "",
-        *_table(["metric", "value"], [[label, _fmt(metrics[key])] for key, label in _METRIC_ROWS
+        *_table(["metric", "value"], [[label, _cell(metrics[key])] for key, label in _METRIC_ROWS
                                       if metrics.get(key) is not None]),
         "",
     ]
@@ -78,7 +82,7 @@ def _data_section(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
 
 
 def _ensemble_section(ensemble: EnsembleSummary, metric: str) -> list[str]:
-    rows = [[str(i + 1), m.name, _fmt(m.value), _fmt(m.test_accuracy)] for i, m in enumerate(ensemble.members)]
+    rows = [[str(i + 1), m.name, _cell(m.value), _cell(m.test_accuracy)] for i, m in enumerate(ensemble.members)]
     lines = [
         "## Top-k ensemble",
         "",
@@ -86,8 +90,8 @@ def _ensemble_section(ensemble: EnsembleSummary, metric: str) -> list[str]:
         "",
         *_table(["rank", "trial", f"best {metric}", "test accuracy"], rows),
         "",
-        f"- ensemble test accuracy: {_fmt(ensemble.test_accuracy)}",
-        f"- best single model, same test data: {_fmt(ensemble.best_single_test_accuracy)}",
+        f"- ensemble test accuracy: {_cell(ensemble.test_accuracy)}",
+        f"- best single model, same test data: {_cell(ensemble.best_single_test_accuracy)}",
     ]
     if ensemble.test_accuracy is None:
         lines.append("- (not measured: pass `--data ROOT` to `inat-cnn export best`, or run "
@@ -103,19 +107,19 @@ def judgement_rows(judged: dict[str, Any]) -> list[list[str]]:
     """(model, members, test accuracy, params, FLOPs per image) rows of a judgement (``Judged.to_dict()``):
     each member, the best single model, each aggregation and the same-cost baseline, on the test split."""
     cost, members = judged.get("cost") or {}, judged["members"]
-    rows = [[f"member {m['name']}", "1", _fmt(m.get("test_accuracy")), _fmt(p), _fmt(f)]
+    rows = [[f"member {m['name']}", "1", _cell(m.get("test_accuracy")), _cell(p), _cell(f)]
             for m, p, f in zip(members, cost.get("member_params", []), cost.get("member_flops", []))]
     best = judged.get("best_single")
     if best:
-        rows.append([f"best single model ({best['name']}, its own input)", "1", _fmt(best.get("test_accuracy")),
-                     _fmt(cost.get("one_member_params")), _fmt(cost.get("one_member_flops"))])
+        rows.append([f"best single model ({best['name']}, its own input)", "1", _cell(best.get("test_accuracy")),
+                     _cell(cost.get("one_member_params")), _cell(cost.get("one_member_flops"))])
     for name, agg in judged["aggregations"].items():
-        rows.append([f"ensemble, {name} (`{agg['file']}`)", str(len(members)), _fmt(agg.get("test_accuracy")),
-                     _fmt(cost.get("ensemble_params")), _fmt(cost.get("ensemble_flops"))])
+        rows.append([f"ensemble, {name} (`{agg['file']}`)", str(len(members)), _cell(agg.get("test_accuracy")),
+                     _cell(cost.get("ensemble_params")), _cell(cost.get("ensemble_flops"))])
     baseline = judged.get("baseline")
     if baseline:
         rows.append([f"same-cost baseline: {baseline['count']} copies of the best configuration (mean)",
-                     str(baseline["count"]), _fmt(baseline.get("test_accuracy")), "", ""])
+                     str(baseline["count"]), _cell(baseline.get("test_accuracy")), "", ""])
     return rows
 
 
@@ -183,7 +187,3 @@ def _reload_section(config: dict[str, Any], has_ensemble: bool) -> list[str]:
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return out + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-
-
-def _fmt(value: Any) -> str:
-    return format_value(value, missing="n/a", thousands=True)

@@ -114,7 +114,9 @@ def _one_trial(study: optuna.Study, objective: Callable, ctx: TrialContext, repo
         study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
     except (Exception, Preempted) as caught:  # noqa: BLE001 - sorted by policy.kind_of, recorded by the objective
         err = caught
-    last = adapter.get_trial(study, ctx.current_trial_id) if ctx.current_trial_id is not None else None
+    last = None  # the trial as stored: read only when its end needs it (a fault may mean the storage is down)
+    if ctx.current_trial_id is not None and (err is None or policy.kind_of(err) in (policy.FAILED, policy.LOST)):
+        last = adapter.get_trial(study, ctx.current_trial_id)
     kind = policy.kind_of(err, last.state if last is not None else None)
     number = last.number if last is not None else None
     why = _why(kind, err, last, ctx)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .synth import draw_example
+from .drawing import draw_example
 
 BAD_KINDS: dict[str, tuple[str, str]] = {
     "zero_byte": ("bad_zero_byte.jpg", "skip"),

@@ -1,6 +1,7 @@
 """A sweep's results as plain records, whichever backend produced them.
 
-Pure: no Optuna, no wandb, no Keras. ``results.py`` (local Optuna storage) and
+No Optuna, no wandb, no Keras; the only files read here are a trial folder's metrics.json and
+history.csv (``read_json``, ``read_history``). ``results.py`` (local Optuna storage) and
 ``wandb_source.py`` (wandb.Api) fill these; the report, importance, export and
 ensemble code only ever read them.
 """

@@ -1,4 +1,5 @@
-"""Sweep specs: W&B sweep YAML → validated SweepSpec (pure, no Keras)."""
+"""Sweep specs: W&B sweep YAML → validated SweepSpec (no Keras; ``yaml_source`` reads the file, the rest
+works on plain data)."""
 
 from .sweep_spec import ParameterSpec, SweepSpec
 from .validate import ValidatedSweep, load_sweep, validate_sweep_dict

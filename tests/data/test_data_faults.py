@@ -164,30 +164,20 @@ def test_files_vanishing_while_decoding_are_a_data_fault_not_bad_images(tiny_ds,
 
 
 _KILLED_BUILD = """
-import sys, time
-from inat_cnn.data import cache, decode_image, load_splits
+import sys
+from inat_cnn.data import cache, load_splits
 
-def slow_decode(path, size, resize="squash"):
-    time.sleep(0.25)
-    return decode_image(path, size, resize)
+pool_context = cache._pool_context
+
+def slow_pool_context():  # the workers are forked by a fork server: patch them there
+    ctx = pool_context()
+    ctx.set_forkserver_preload([cache.__name__, "slow_decoding"])
+    return ctx
 
 cache._SERIAL_BELOW = 0  # use the process pool even for this tiny dataset
-cache.decode_image = slow_decode
+cache._pool_context = slow_pool_context
 load_splits(sys.argv[1], 16, cache_dir=sys.argv[2])
 """
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -203,16 +193,19 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
 def test_decode_workers_die_with_a_sigkilled_parent(tiny_ds, cache_dir):
     """Workers used to outlive a SIGKILLed agent for minutes, holding its files open."""
-    env = {**os.environ, "INAT_CNN_DECODE_WORKERS": "2"}
+    decoding = tiny_ds.parent / "decoding"  # one file per worker that started decoding, named by its pid
+    decoding.mkdir()
+    env = {**os.environ, "INAT_CNN_DECODE_WORKERS": "2", "SLOW_DECODING_DIR": str(decoding),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_BUILD, str(tiny_ds), str(cache_dir)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     try:
-        deadline = time.monotonic() + 60
-        while len(workers := _children(proc.pid)) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, "the build never started its workers"
+        deadline = time.monotonic() + 180  # polled: only a stuck build waits this long
+        while len(workers := [int(p.name) for p in decoding.iterdir()]) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "the build never had 2 workers decoding"
             time.sleep(0.05)
-        time.sleep(0.5)  # the workers are decoding now
+        assert proc.pid not in workers  # they are pool workers, not the build itself
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 5

@@ -1,4 +1,4 @@
-"""Imported by the decode pool's fork server (see test_data_faults): every worker it forks decodes slowly
+"""Imported by the decode pool's fork server (see test_faults): every worker it forks decodes slowly
 and leaves a file named by its pid in $SLOW_DECODING_DIR once it has started decoding."""
 
 import os

@@ -85,9 +85,10 @@ def test_an_existing_sweep_refuses_another_seed_and_wandb_takes_none(tmp_path):
         create_sweep_from_file(file, "wandb", None, ws, seed=8)
 
 
-def _inat(*args, env):
+def _inat(*args):
+    """The command with the engine's fake trials (no training) and no spare trial process (which imports TF)."""
     return subprocess.run([sys.executable, "-m", "inat_cnn", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "INAT_CNN_FAKE_TRIAL_S": "0.05", **env})
+                          timeout=300, env={**os.environ, "INAT_CNN_FAKE_TRIAL_S": "0.05", "INAT_CNN_WARM_TRIAL": "0"})
 
 
 def _params(db):
@@ -103,13 +104,13 @@ def test_two_runs_of_a_seeded_random_sweep_propose_the_same_configurations(tmp_p
     file.write_text("name: r\nmethod: random\nrun_cap: 4\nmetric: {name: val_accuracy, goal: maximize}\n"
                     "parameters:\n  model: {value: scratch}\n  image_size: {value: 16}\n"
                     "  dropout: {min: 0.0, max: 0.5}\n  filters: {values: [4, 8, 16]}\n")
-    one = _inat("sweep", "run", file, "--data", tiny_data, "--workspace", tmp_path / "a", "--seed", 5, env={})
+    one = _inat("sweep", "run", file, "--data", tiny_data, "--workspace", tmp_path / "a", "--seed", 5)
     assert one.returncode == 0, one.stderr
     assert "seed: 5" in one.stdout and "4 finished" in one.stdout
-    sweep_id = _inat("sweep", "create", file, "--data", tiny_data, "--workspace", tmp_path / "b", "--seed", 5,
-                     env={}).stdout.split()[-1]
+    created = _inat("sweep", "create", file, "--data", tiny_data, "--workspace", tmp_path / "b", "--seed", 5)
+    sweep_id = created.stdout.split()[-1]
     for _ in range(2):  # each agent process starts its sampler afresh
-        ran = _inat("agent", sweep_id, "--data", tiny_data, "--workspace", tmp_path / "b", "--count", 2, env={})
+        ran = _inat("agent", sweep_id, "--data", tiny_data, "--workspace", tmp_path / "b", "--count", 2)
         assert ran.returncode == 0, ran.stderr
     first, second = _params(tmp_path / "a" / "sweeps.db"), _params(tmp_path / "b" / "sweeps.db")
     assert len(first) == 4 and second == first

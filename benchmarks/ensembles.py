@@ -40,7 +40,7 @@ def main() -> None:
     from inat_cnn.engine.agent import run_agent
     from inat_cnn.engine.storage import create_sweep, open_storage
     from inat_cnn.export.best import export_best
-    from inat_cnn.report.results import load_sweep
+    from inat_cnn.report.results import read_sweep_results
     from inat_cnn.spec import validate_sweep_dict
     from inat_cnn.workspace import Workspace
 
@@ -58,7 +58,7 @@ def main() -> None:
     run_agent(sweep_id, data, workspace=ws, log=print)
 
     def export(name: str):
-        result = load_sweep(sweep_id, storage=ws.db_url)
+        result = read_sweep_results(sweep_id, storage=ws.db_url)
         return export_best(result, args.out / name, top_k=3, snapshots=True, seeds=3, data_root=data,
                            cache_dir=ws.cache, storage_url=ws.db_url, force=True)
 

@@ -31,7 +31,7 @@ def demo(workspace: Path | None = typer.Option(None, "--workspace", help="Worksp
     from ..engine.orchestrate import read_state
     from ..export.best import export_best
     from ..report.dashboard import write_report
-    from ..report.results import load_sweep
+    from ..report.results import read_sweep_results
     from ..workspace import Workspace
     from .status_view import console, print_status, run_and_watch
 
@@ -46,7 +46,7 @@ def demo(workspace: Path | None = typer.Option(None, "--workspace", help="Worksp
         synthesize(data, classes=classes, per_class=per_class, test_per_class=max(4, per_class // 4), seed=0)
     sweep_id = run_and_watch(sweep, data, agents, None, ws, [])
     print_status(read_state(sweep_id, None, ws))
-    result = load_sweep(sweep_id, workspace=ws.root)
+    result = read_sweep_results(sweep_id, workspace=ws.root)
     report = write_report(result, ws.root / "reports" / f"{sweep_id}.html")
     exported = export_best(result, ws.root / "exports" / sweep_id, top_k=2, data_root=data, cache_dir=ws.cache)
     console.print(f"\n[bold]artefacts[/]\n  report:        {report.html}\n"

@@ -40,13 +40,13 @@ def best(
     from ..engine.storage import resolve_storage, storage_url
     from ..export.best import check_destination, export_best
     from ..report.records import format_value
-    from ..report.results import load_sweep
+    from ..report.results import read_sweep_results
     from ..workspace import Workspace
 
     storage = resolve_storage(storage, storage_file)
     ws = Workspace.resolve(workspace)
     check_destination(out, force, workspace=ws.root)
-    result = load_sweep(sweep_id, backend=backend, storage=storage, workspace=workspace)
+    result = read_sweep_results(sweep_id, backend=backend, storage=storage, workspace=workspace)
     exported = export_best(result, out, top_k=top_k, force=force, data_root=data, cache_dir=ws.cache if data else None,
                            workspace=ws.root, snapshots=snapshots, seeds=seeds, wait_s=wait or None,
                            storage_url=storage_url(storage, ws) if backend == "local" else None,

@@ -23,10 +23,10 @@ def report(
     """Leaderboard, parallel coordinates, parameter importance, learning curves and the best trial's figures."""
     from ..engine.storage import resolve_storage
     from ..report.dashboard import write_report
-    from ..report.results import load_sweep
+    from ..report.results import read_sweep_results
 
     storage = resolve_storage(storage, storage_file)
-    result = load_sweep(sweep_id, backend=backend, storage=storage, workspace=workspace)
+    result = read_sweep_results(sweep_id, backend=backend, storage=storage, workspace=workspace)
     written = write_report(result, out)
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n) or "no trials"
     console.print(f"[bold green]✓[/] wrote {written.html} ({counts}); "

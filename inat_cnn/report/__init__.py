@@ -4,7 +4,7 @@
 Modules import their heavy dependencies (Optuna, Keras, plotly, scikit-learn,
 wandb) inside functions, so importing this package stays cheap.
 
-- ``results.load_sweep(sweep_id, backend=..., storage=..., workspace=...) -> SweepResult``
+- ``results.read_sweep_results(sweep_id, backend=..., storage=..., workspace=...) -> SweepResult``
 - ``dashboard.write_report(result, out) -> ReportOutput``
 - ``importance.parameter_importance(rows, values, names) -> list[Importance]``
 """

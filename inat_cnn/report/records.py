@@ -3,7 +3,7 @@
 No Optuna, no wandb, no Keras; the only files read here are a trial folder's metrics.json and
 history.csv (``read_json``, ``read_history``). ``results.py`` (local Optuna storage) and
 ``wandb_source.py`` (wandb.Api) fill these; the report, importance, export and
-ensemble code only ever read them.
+ensemble code only ever read them. What a trial measured is its ``TrialOutcome``.
 """
 
 from __future__ import annotations
@@ -15,29 +15,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Trial states in the order the leaderboard lists them.
-STATES = ("finished", "pruned", "running", "waiting", "failed")
+from pydantic import ValidationError
+
+from ..outcome import STATE_ORDER, TrialOutcome
+from ..spec.sweep_spec import SweepSpec
+
+#: Trial states in the order the leaderboard lists them (one order for every listing).
+STATES = STATE_ORDER
 
 
 @dataclass
 class TrialRecord:
-    """One trial (an Optuna trial or a W&B run) and what its folder holds."""
+    """One trial (an Optuna trial or a W&B run) as the sweep lists it: where it stands in the sweep, and
+    its outcome (what it measured: the trial folder's metrics.json, else what the backend stored)."""
 
     number: int
     name: str
     state: str
     params: dict[str, Any]
     value: float | None = None
-    test_accuracy: float | None = None
-    epochs_run: int | None = None
     duration_s: float | None = None
     curve: dict[int, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    outcome: TrialOutcome = field(default_factory=TrialOutcome)
     trial_dir: Path | None = None
-    fail_reason: str | None = None
-    wandb_run_id: str | None = None
     handle: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.outcome.test_accuracy
+
+    @property
+    def epochs_run(self) -> int | None:
+        """Whole epochs trained: the outcome's count, else the epochs reported so far."""
+        return self.outcome.epochs_run or len(self.curve) or None
+
+    @property
+    def fail_reason(self) -> str | None:
+        return self.outcome.fail_reason
+
+    @property
+    def wandb_run_id(self) -> str | None:
+        return self.outcome.wandb_run_id
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The outcome as metrics.json writes it."""
+        return self.outcome.to_json()
 
     @property
     def has_value(self) -> bool:
@@ -121,27 +145,17 @@ class SweepResult:
 
 
 def swept_parameters(spec: dict[str, Any], trials: list[TrialRecord]) -> list[str]:
-    """Parameters the sweep varies: spec entries that are not a single fixed value.
+    """The parameters the sweep varies, as its spec says (SweepSpec.swept).
 
-    Without a spec, every parameter recorded on a trial.
+    Without a spec that reads as one, every parameter recorded on a trial.
     """
-    params = spec.get("parameters") if isinstance(spec, dict) else None
-    if not isinstance(params, dict) or not params:
+    try:
+        return SweepSpec.model_validate(spec).swept()
+    except (ValidationError, TypeError, ValueError):
         names: list[str] = []
         for trial in trials:
             names += [n for n in trial.params if n not in names]
         return names
-    return [name for name, entry in params.items() if not _is_fixed(entry)]
-
-
-def _is_fixed(entry: Any) -> bool:
-    if not isinstance(entry, dict):
-        return True
-    if entry.get("distribution") == "constant" or ("value" in entry and "values" not in entry
-                                                    and "min" not in entry and "distribution" not in entry):
-        return True
-    values = entry.get("values")
-    return isinstance(values, list) and len(values) == 1
 
 
 def best_of(values: list[float], goal: str) -> float | None:

@@ -2,29 +2,31 @@
 
 The local side follows the engine's contract: one Optuna study per sweep (study
 name = sweep id) with user_attrs spec/metric/goal/backend; per trial params,
-user_attrs config/trial_dir/wandb_run_id/fail_reason/test_accuracy/epochs_run,
-intermediate values epoch → metric, value = the best epoch's metric.
+user_attrs config/trial_dir plus the outcome's (outcome.USER_ATTRS), intermediate
+values epoch → metric, value = the best epoch's metric. A trial's outcome is its
+folder's metrics.json when this host has it, else what the storage holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import UserError
+from ..outcome import TOP_K, TRIAL_STATES, TrialOutcome, from_user_attrs, sweep_objective
+from ..redact import redact_url
 from ..workspace import Workspace
 from .records import SweepResult, TrialRecord, best_of, read_json, swept_parameters
 
 BACKENDS = ("local", "wandb")
-_OPTUNA_STATES = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed",
-                  "RUNNING": "running", "WAITING": "waiting"}
 
 
-def load_sweep(sweep_id: str, *, backend: str = "local", storage: str | None = None,
-               workspace: str | Path | None = None, api: Any = None) -> SweepResult:
+def read_sweep_results(sweep_id: str, *, backend: str = "local", storage: str | None = None,
+                       workspace: str | Path | None = None, api: Any = None) -> SweepResult:
     """The sweep's results from the backend that ran it."""
     if backend == "local":
         return load_local_sweep(sweep_id, storage=storage, workspace=workspace)
@@ -45,36 +47,36 @@ def load_local_sweep(sweep_id: str, *, storage: str | None = None,
     """Read the Optuna study named ``sweep_id`` into a SweepResult."""
     import optuna
 
-    from ..engine.storage import open_storage
+    from ..engine.storage import find_study, open_storage
 
     url = storage_url(storage, workspace)
-    _check_sqlite_exists(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:  # open_storage: an unreachable server is a UserError, an outage later is waited out
-        study = optuna.load_study(study_name=sweep_id, storage=open_storage(url))
-    except KeyError:
-        raise UserError(_unknown_sweep_message(sweep_id, url)) from None
+    # open_storage: a missing SQLite file or an unreachable server is a UserError, an outage later is waited out
+    study = find_study(sweep_id, open_storage(url, must_exist=True))
     attrs = study.user_attrs
     spec = attrs.get("spec") if isinstance(attrs.get("spec"), dict) else {}
-    metric = attrs.get("metric") or (spec.get("metric") or {}).get("name") or "val_accuracy"
-    goal = attrs.get("goal") or (spec.get("metric") or {}).get("goal") or "maximize"
+    default_metric, default_goal = sweep_objective(spec.get("metric"))
+    metric, goal = attrs.get("metric") or default_metric, attrs.get("goal") or default_goal
     # A "discarded" trial lost a race for a grid point / the last run_cap slot: it never ran.
     trials = [record_from_optuna(t, goal) for t in study.get_trials(deepcopy=False)
               if not t.user_attrs.get("discarded")]
     return SweepResult(sweep_id=sweep_id, backend=attrs.get("backend", "local"), metric=metric, goal=goal,
                        spec=spec, trials=trials, swept=swept_parameters(spec, trials),
-                       source=_redact_url(url), data_root=attrs.get("data_root"))
+                       source=redact_url(url), data_root=attrs.get("data_root"))
 
 
 def record_from_optuna(trial: Any, goal: str) -> TrialRecord:
-    """One Optuna FrozenTrial as a TrialRecord, with its folder's config/metrics."""
+    """One Optuna FrozenTrial as a TrialRecord, with its folder's config and outcome."""
     attrs = trial.user_attrs
     trial_dir = Path(attrs["trial_dir"]) if attrs.get("trial_dir") else None
+    state = TRIAL_STATES.get(trial.state.name, trial.state.name.lower())
     config, metrics = read_trial_folder(trial_dir)
     if isinstance(attrs.get("config"), dict):
         config = attrs["config"]
+    outcome = TrialOutcome.from_json(metrics) if metrics else from_user_attrs(attrs, state)
+    if attrs.get("fail_reason"):  # the engine's verdict on how the trial ended (preempted, environment...)
+        outcome = outcome.noted(fail_reason=attrs["fail_reason"])
     curve = {int(step): float(v) for step, v in sorted(trial.intermediate_values.items())}
-    state = _OPTUNA_STATES.get(trial.state.name, trial.state.name.lower())
     value = trial.value
     if value is None and state == "pruned":
         value = best_of(list(curve.values()), goal)
@@ -84,16 +86,29 @@ def record_from_optuna(trial: Any, goal: str) -> TrialRecord:
         state=state,
         params=dict(trial.params),
         value=None if value is None else float(value),
-        test_accuracy=_first_number(attrs.get("test_accuracy"), metrics.get("test_accuracy")),
-        epochs_run=_first_int(attrs.get("epochs_run"), metrics.get("epochs_run"), len(curve) or None),
-        duration_s=_first_number(metrics.get("wall_time_s"), _elapsed(trial.datetime_start, trial.datetime_complete)),
+        duration_s=_first_number(outcome.wall_time_s, _elapsed(trial.datetime_start, trial.datetime_complete)),
         curve=curve,
         config=config,
-        metrics=metrics,
+        outcome=outcome,
         trial_dir=trial_dir,
-        fail_reason=attrs.get("fail_reason"),
-        wandb_run_id=attrs.get("wandb_run_id") or metrics.get("wandb_run_id"),
     )
+
+
+def complete_pending(result: SweepResult, *, top_k: int = TOP_K, workspace: str | Path | None = None,
+                     storage: str | None = None, log: Callable[[str], None] = print) -> SweepResult:
+    """Test and draw the top ``top_k`` trials that left it for later (``post_training: top_k | export``),
+    then read the sweep again; ``result`` itself when none did (or it is not a local sweep)."""
+    pending = [t for t in result.ranked()[:top_k] if t.outcome.pending and t.model_path is not None]
+    if result.backend != "local" or not pending:
+        return result
+    if not result.data_root:
+        raise UserError(f"sweep {result.sweep_id} records no dataset: its trials' figures cannot be drawn")
+    from ..training.post_training import complete_trial
+
+    for trial in pending:
+        log(f"{trial.name}: {' and '.join(trial.outcome.pending)} left for the report, doing it now")
+        complete_trial(trial.trial_dir, Path(result.data_root), workspace=workspace)
+    return load_local_sweep(result.sweep_id, storage=storage, workspace=workspace)
 
 
 def read_trial_folder(trial_dir: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -108,32 +123,6 @@ def read_trial_folder(trial_dir: Path | None) -> tuple[dict[str, Any], dict[str,
     return (config if isinstance(config, dict) else {}), read_json(trial_dir / "metrics.json")
 
 
-def _check_sqlite_exists(url: str) -> None:
-    """Opening a missing SQLite file would silently create an empty one: refuse instead."""
-    if not url.startswith("sqlite:///"):
-        return
-    path = Path(url.removeprefix("sqlite:///"))
-    if not path.is_file():
-        raise UserError(f"no sweep database at {path}: run `inat-cnn sweep create` first, or pass "
-                        "--workspace DIR / --storage URL (for a W&B sweep: --backend wandb)")
-
-
-def _unknown_sweep_message(sweep_id: str, url: str) -> str:
-    import optuna
-
-    names = sorted(optuna.study.get_all_study_names(storage=url))
-    known = ", ".join(names[:20]) if names else "none"
-    hint = " (a W&B sweep path? pass --backend wandb)" if "/" in sweep_id else ""
-    return f"no sweep {sweep_id!r} in {_redact_url(url)}{hint}; sweeps there: {known}"
-
-
-def _redact_url(url: str) -> str:
-    """A storage URL without its password (PostgreSQL URLs carry one)."""
-    from ..engine.storage import redact_url
-
-    return redact_url(url)
-
-
 def _elapsed(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
     if start is None:
         return None
@@ -145,8 +134,3 @@ def _first_number(*values: Any) -> float | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
-
-
-def _first_int(*values: Any) -> int | None:
-    number = _first_number(*values)
-    return None if number is None else int(number)

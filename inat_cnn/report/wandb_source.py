@@ -18,6 +18,7 @@ import yaml
 
 from .. import atomic
 from ..errors import UserError
+from ..outcome import TrialOutcome, sweep_objective
 from .records import SweepResult, TrialRecord, best_of, swept_parameters
 from .scrub import scrub
 
@@ -38,8 +39,7 @@ def load_wandb_sweep(sweep_path: str, api: Any = None) -> SweepResult:
         raise UserError(f"cannot read W&B sweep {sweep_path!r}: {str(err).splitlines()[0] if str(err) else err!r} "
                         "(is WANDB_API_KEY set and the path entity/project/sweep_id?)") from None
     spec = dict(sweep.config or {})
-    metric = (spec.get("metric") or {}).get("name") or "val_accuracy"
-    goal = (spec.get("metric") or {}).get("goal") or "maximize"
+    metric, goal = sweep_objective(spec.get("metric"))
     swept = swept_parameters(spec, [])
     trials = [record_from_run(i, run, metric, goal, swept) for i, run in enumerate(sweep.runs)]
     return SweepResult(sweep_id=sweep_path, backend="wandb", metric=metric, goal=goal, spec=spec,
@@ -64,13 +64,12 @@ def record_from_run(number: int, run: Any, metric: str, goal: str, swept: list[s
         state=_RUN_STATES.get(str(run.state).lower(), str(run.state).lower()),
         params={k: config[k] for k in (swept or config) if k in config},
         value=value,
-        test_accuracy=_summary_value(summary.get("test_accuracy"), "maximize"),
-        epochs_run=int(epochs) if isinstance(epochs := summary.get("epochs_run"), (int, float)) else len(curve) or None,
         duration_s=summary.get("_runtime") if isinstance(summary.get("_runtime"), (int, float)) else None,
         curve=curve,
         config=config,
-        metrics={k: v for k, v in summary.items() if not k.startswith("_")},
-        wandb_run_id=run.id,
+        outcome=TrialOutcome.from_json({k: v for k, v in summary.items() if not k.startswith("_")}).noted(
+            test_accuracy=_summary_value(summary.get("test_accuracy"), "maximize"), wandb_run_id=run.id,
+            epochs_run=int(epochs) if isinstance(epochs := summary.get("epochs_run"), (int, float)) else 0),
         handle=run,
     )
 

@@ -59,10 +59,10 @@ def sweep(tmp_path_factory):
 
 
 def _result(sweep):
-    from inat_cnn.report.results import load_sweep
+    from inat_cnn.report.results import read_sweep_results
 
     sweep_id, _, ws = sweep
-    return load_sweep(sweep_id, storage=ws.db_url)
+    return read_sweep_results(sweep_id, storage=ws.db_url)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from report_sweeps import SIZE, T, make_sweep, run_cli, tiny_model
 
 from inat_cnn.errors import UserError
 from inat_cnn.export.best import export_best
-from inat_cnn.report.results import load_sweep
+from inat_cnn.report.results import read_sweep_results
 
 
 def _load(path: Path):
@@ -37,7 +37,7 @@ def sweep(tmp_path_factory):
         T({"filters": 16}, curve=[0.1], state="FAIL", test_accuracy=None, fail_reason="OOM"),
     ]
     url = make_sweep(root / "ws", trials, sweep_id="exp-1")
-    return root, url, load_sweep("exp-1", storage=url)
+    return root, url, read_sweep_results("exp-1", storage=url)
 
 
 def test_export_reloads_and_predicts_identically(sweep, tmp_path):
@@ -114,7 +114,7 @@ def test_force_replaces_only_an_earlier_export_and_a_failure_keeps_it(sweep, tmp
     broken_url = make_sweep(broken, trials, sweep_id="broken")
     (broken / "runs" / "broken" / "trial-0001" / "model.keras").write_bytes(b"not a keras zip")
     with pytest.raises(UserError):
-        export_best(load_sweep("broken", storage=broken_url), out, top_k=2, force=True)
+        export_best(read_sweep_results("broken", storage=broken_url), out, top_k=2, force=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no partial export may be left behind"
     assert _tree(out) == first, "a failed export must leave the earlier one as it was"
 
@@ -158,7 +158,7 @@ def test_force_never_replaces_the_workspace_or_what_holds_it(tmp_path, monkeypat
                     "--force"]) == 2
     assert "it is the workspace" in capsys.readouterr().err
     with pytest.raises(UserError, match="it is a trial folder of this sweep"):
-        export_best(load_sweep("ws-1", storage=url), trial, force=True)
+        export_best(read_sweep_results("ws-1", storage=url), trial, force=True)
     assert (ws / "sweeps.db").is_file() and (ws / "cache" / "decoded" / "x.u8").read_bytes() == b"keep me"
     assert (trial / "model.keras").is_file() and (trial / "metrics.json").is_file()
 
@@ -166,7 +166,7 @@ def test_force_never_replaces_the_workspace_or_what_holds_it(tmp_path, monkeypat
 def test_export_without_finished_trials_is_a_user_error(tmp_path):
     url = make_sweep(tmp_path / "ws", [T({"filters": 4}, curve=[0.2], state="RUNNING")], sweep_id="busy")
     with pytest.raises(UserError, match="no finished trial"):
-        export_best(load_sweep("busy", storage=url), tmp_path / "out")
+        export_best(read_sweep_results("busy", storage=url), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from report_sweeps import T, make_sweep, run_cli
 
 from inat_cnn.report.dashboard import write_report
-from inat_cnn.report.results import load_sweep
+from inat_cnn.report.results import read_sweep_results
 
 
 def _finetune_trials() -> list[T]:
@@ -50,7 +50,7 @@ def _js_errors(dom: str) -> list[str]:
 def finetune_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("finetune")
     url = make_sweep(root / "ws", _finetune_trials(), sweep_id="layers-1")
-    result = load_sweep("layers-1", storage=url)
+    result = read_sweep_results("layers-1", storage=url)
     return result, write_report(result, root / "out" / "report.html")
 
 

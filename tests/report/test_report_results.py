@@ -15,7 +15,7 @@ from inat_cnn.errors import UserError
 from inat_cnn.report.dashboard import write_report
 from inat_cnn.export.evaluate import score
 from inat_cnn.export.best import export_best
-from inat_cnn.report.results import load_sweep
+from inat_cnn.report.results import read_sweep_results
 
 
 def test_local_sweep_records_follow_the_engine_contract(tmp_path):
@@ -30,7 +30,7 @@ def test_local_sweep_records_follow_the_engine_contract(tmp_path):
     study = optuna.load_study(study_name="s1", storage=url)
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"discarded": True}))
 
-    result = load_sweep("s1", storage=url)
+    result = read_sweep_results("s1", storage=url)
     assert (result.metric, result.goal, result.backend) == ("val_accuracy", "maximize", "local")
     assert result.swept == ["filters", "kernel_size"]
     assert [t.state for t in result.trials] == ["finished", "pruned", "failed", "running", "finished"]
@@ -49,13 +49,13 @@ def test_local_sweep_records_follow_the_engine_contract(tmp_path):
 def test_minimize_goal_ranks_low_values_first(tmp_path):
     trials = [T({"filters": 4}, curve=[0.9, 0.5]), T({"filters": 8}, curve=[0.7, 0.3])]
     url = make_sweep(tmp_path, trials, sweep_id="loss", metric="val_loss", goal="minimize")
-    result = load_sweep("loss", storage=url)
+    result = read_sweep_results("loss", storage=url)
     assert [(t.name, t.value) for t in result.ranked()] == [("trial-0001", 0.3), ("trial-0000", 0.5)]
 
 
 def test_unknown_backend_is_a_user_error():
     with pytest.raises(UserError, match="--backend must be one of local, wandb"):
-        load_sweep("x", backend="mlflow")
+        read_sweep_results("x", backend="mlflow")
 
 
 def test_score_counts_confusion_and_per_class_accuracy():

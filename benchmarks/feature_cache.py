@@ -3,7 +3,10 @@
 MobileNetV2 (weights none: the cost is the same as imagenet's), frozen-k for 5 values of k, E epochs, no
 augmentation, on a small generated dataset. Each trial is a full ``run_trial`` (build, fit, checkpoint,
 test evaluation; figures off) in a fresh workspace per arm, so the cached arm pays every cache build.
-Prints and writes JSON: wall time per arm, the end-to-end ratio, and the mean per-epoch ratio.
+The arms alternate trial by trial (a shared machine's load then hits both alike). Prints and writes
+JSON: wall and CPU time per arm, the end-to-end ratios, the mean per-epoch ratio, and per trial where
+the time went (timers around run_trial's parts: model build, feature cache, fit, checkpoints, resume
+points, test pass, wandb) and the load average.
 
     .venv/bin/python benchmarks/feature_cache.py --out /tmp/feature_cache.json
 """
@@ -24,15 +27,53 @@ def _grid(ks, image_size, epochs, batch, feature_cache):
              "feature_cache": feature_cache} for k in ks]
 
 
+#: (module, function, timer): run_trial's parts, timed by wrapping them (nested timers are not subtracted)
+TIMED = [("inat_cnn.models", "build_model", "model build"),
+         ("inat_cnn.features.cache", "load_or_build", "feature cache build/open"),
+         ("keras.Model", "fit", "fit (all epochs, incl. checkpoints)"),
+         ("inat_cnn.training.callbacks", "save_model", "best checkpoint saves"),
+         ("inat_cnn.training.resume", "write_point", "resume points"),
+         ("inat_cnn.features.phase", "test_on_features", "test pass"),
+         ("inat_cnn.training.post_training", "test_best", "test pass"),
+         ("inat_cnn.training.wandb_run", "open_run", "wandb"),
+         ("inat_cnn.training.wandb_run", "finish", "wandb"),
+         ("inat_cnn.training.wandb_run", "log_model", "wandb")]
+TIMERS: dict[str, float] = {}
+
+
+def _install_timers() -> None:
+    import importlib
+
+    def timed(fn, label):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                TIMERS[label] = TIMERS.get(label, 0.0) + time.perf_counter() - t0
+        return run
+
+    for where, name, label in TIMED:
+        module, _, cls = where.rpartition(".") if where == "keras.Model" else (where, "", "")
+        owner = getattr(importlib.import_module(module), cls) if cls else importlib.import_module(where)
+        setattr(owner, name, timed(getattr(owner, name), label))
+
+
 def _trial(arm: str, i: int, cfg: dict, splits, work: Path) -> dict:
     from inat_cnn.training.trial import run_trial
 
     os.environ["INAT_CNN_HOME"] = str(work / arm)  # one workspace per arm: the cached arm pays its builds
-    t0 = time.perf_counter()
+    TIMERS.clear()
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     result = run_trial(cfg, None, work / arm / f"trial{i}", splits=splits, wandb_mode="offline")
-    return {"k": cfg["trainable_layers"], "wall_s": round(time.perf_counter() - t0, 2),
-            "epoch_s": [round(r["epoch_time_s"], 3) for r in result.history],
-            "val_accuracy": result.val_accuracy, "feature_cache": list(result.feature_cache)}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    epochs = [round(r["epoch_time_s"], 3) for r in result.history]
+    return {"k": cfg["trainable_layers"], "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "epoch_s": epochs,
+            "load_avg_1min": [round(load, 2), round(os.getloadavg()[0], 2)],
+            "parts_s": {k: round(v, 2) for k, v in TIMERS.items()} | {"first epoch": epochs[0]},
+            "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
+            "feature_cache": list(result.feature_cache)}
 
 
 def _arms(ks, args, splits, work: Path) -> dict:
@@ -40,11 +81,18 @@ def _arms(ks, args, splits, work: Path) -> dict:
     _trial("warmup", 0, _grid([0], args.image_size, 1, args.batch_size, False)[0], splits, work)  # TF start-up
     arms = {"without_cache": {"trials": []}, "with_cache": {"trials": []}}
     for i, k in enumerate(ks):
-        for arm, on in (("without_cache", False), ("with_cache", True)):
+        order = (("without_cache", False), ("with_cache", True))
+        for arm, on in order if i % 2 == 0 else order[::-1]:  # alternate who goes first
             cfg = _grid([k], args.image_size, args.epochs, args.batch_size, on)[0]
             arms[arm]["trials"].append(_trial(arm, i, cfg, splits, work))
     for arm in arms.values():
         arm["wall_s"] = round(sum(t["wall_s"] for t in arm["trials"]), 2)
+        arm["cpu_s"] = round(sum(t["cpu_s"] for t in arm["trials"]), 2)
+        parts: dict[str, float] = {}
+        for t in arm["trials"]:
+            for k, v in t["parts_s"].items():
+                parts[k] = round(parts.get(k, 0.0) + v, 2)
+        arm["parts_s"] = parts
     return arms
 
 
@@ -57,8 +105,8 @@ def precision_check(splits, image_size: int, ks, steps: int, work: Path) -> dict
     from inat_cnn.features.phase import plan_phase
     from inat_cnn.models import apply_phase
     from inat_cnn.models.finetune import build_finetune
-    from inat_cnn.trial_config import parse_trial_config
     from inat_cnn.training.optim import compile_model
+    from inat_cnn.trial_config import parse_trial_config
 
     out = {}
     for k in ks:
@@ -115,6 +163,7 @@ def main() -> None:
     if args.precision:
         print(json.dumps(precision_check(splits, args.image_size, ks, 10, work), indent=1))
         return
+    _install_timers()
     arms = _arms(ks, args, splits, work)
 
     def mean_epoch(arm):  # epochs after the first (tracing) of every trial
@@ -123,6 +172,7 @@ def main() -> None:
 
     result = {"args": vars(args) | {"out": str(args.out)}, "train_images": len(splits.y_train),
               "end_to_end_ratio": round(arms["without_cache"]["wall_s"] / arms["with_cache"]["wall_s"], 2),
+              "end_to_end_cpu_ratio": round(arms["without_cache"]["cpu_s"] / arms["with_cache"]["cpu_s"], 2),
               "per_epoch_ratio": round(mean_epoch("without_cache") / mean_epoch("with_cache"), 2), "arms": arms}
     text = json.dumps(result, indent=1)
     print(text)

@@ -17,6 +17,7 @@ batch; one out-of-range batch restarts the build in float32): half the disk, see
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -93,24 +94,53 @@ class _OutOfRange(Exception):
     pass
 
 
+def _even_batch(rows: int, batch: int) -> int:
+    """The batch size closest to ``batch`` that splits ``rows`` into equal batches but the last (least padding)."""
+    if rows <= 0:
+        return max(1, batch)
+    return math.ceil(rows / math.ceil(rows / max(1, batch)))
+
+
+def _stream(parts: dict[str, np.ndarray], batch: int):
+    """Batches of exactly ``batch`` images over train, val and test in a row (the last one padded with its
+    last image), each with where its rows go: ``[(part, first row in part, first row in batch, count)]``.
+
+    One shape for every call: the prefix is traced once, and a small val or test split costs no batch of its own.
+    """
+    pending, where, filled = [], [], 0
+    for part in PARTS:
+        x, start = parts[part], 0
+        while start < len(x):
+            take = min(batch - filled, len(x) - start)
+            pending.append(np.asarray(x[start:start + take]))
+            where.append((part, start, filled, take))
+            filled, start = filled + take, start + take
+            if filled == batch:
+                yield np.concatenate(pending), where
+                pending, where, filled = [], [], 0
+    if filled:
+        pad = np.repeat(pending[-1][-1:], batch - filled, axis=0)
+        yield np.concatenate([*pending, pad]), where
+
+
 def _compute_into(tmp: Path, meta: dict, parts: dict[str, np.ndarray], compute, batch: int) -> None:
+    itemsize = np.dtype(meta["dtype"]).itemsize
     for part in PARTS:
         for i in range(len(meta["shapes"])):
             if meta["counts"][part]:
                 with open(_file(tmp, part, i), "wb") as fh:
-                    itemsize = np.dtype(meta["dtype"]).itemsize
                     fh.truncate(estimate_bytes([meta["shapes"][i]], meta["counts"][part], itemsize))
     arrays = _map(tmp, meta, mode="r+")
     half = meta["dtype"] == "float16"
-    for part in PARTS:
-        x = parts[part]
-        for start in range(0, len(x), batch):
-            outs = compute(np.asarray(x[start:start + batch]))
-            for dst, out in zip(arrays[part], outs):
-                out = np.asarray(out, dtype=np.float32)
-                if half and not (np.isfinite(out).all() and np.abs(out).max(initial=0.0) <= _F16_MAX):
+    batch = _even_batch(sum(meta["counts"].values()), batch)
+    for images, where in _stream(parts, batch):
+        outs = [np.asarray(out, dtype=np.float32) for out in compute(images)]
+        for part, dst, src, n in where:
+            for array, out in zip(arrays[part], outs):
+                rows = out[src:src + n]
+                if half and not (np.isfinite(rows).all() and np.abs(rows).max(initial=0.0) <= _F16_MAX):
                     raise _OutOfRange
-                dst[start:start + len(out)] = out
+                array[dst:dst + n] = rows
     for files in arrays.values():
         for a in files:
             if isinstance(a, np.memmap):

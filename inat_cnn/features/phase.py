@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from .suffix import FeatureBatches, on_full_model
 ENV_SWITCH = "INAT_CNN_FEATURE_CACHE"
 ENV_BUDGET = "INAT_CNN_FEATURE_CACHE_MAX_GB"
 DEFAULT_BUDGET_GB = 50.0
+#: Images per prefix call while building (every call the same shape: one trace; see cache._stream)
+BUILD_BATCH = 64
 
 
 @dataclass
@@ -35,6 +38,10 @@ class CachedPhase:
     train: FeatureBatches | None = None
     val: FeatureBatches | None = None
     callbacks: list = field(default_factory=list)
+    test: FeatureBatches | None = None
+    full: keras.Model | None = None  # the full model, whose layers the suffix runs
+    cut: Any = None  # the Cut (its prefix layers' weights are what the features were computed with)
+    weights_xxh3: str | None = None  # their hash at build time
 
     @property
     def used(self) -> bool:
@@ -114,20 +121,23 @@ def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log,
 
     shapes = [tuple(t.shape[1:]) for t in cut.tensors]
     parts = {p: getattr(splits, f"x_{p}") for p in PARTS}
-    features = fcache.load_or_build(cache_dir, _identity(config, cut, splits), shapes, parts, compute,
-                                    batch=max(int(config.batch_size), 32), dtype=dtype, log=log)
+    identity = _identity(config, cut, splits)
+    features = fcache.load_or_build(cache_dir, identity, shapes, parts, compute,
+                                    batch=max(int(config.batch_size), BUILD_BATCH), dtype=dtype, log=log)
     suffix = suffix_model(cut)
     suffix.compile(optimizer=model.optimizer, loss=model.loss,
                    metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=model.jit_compile)
     in_dtype = keras.backend.standardize_dtype(cut.tensors[0].dtype)
     train_batches = FeatureBatches(features.parts["train"], splits.y_train, config.batch_size, shuffle=True,
                                    seed=train.seed, dtype=in_dtype, epoch=train.epoch)
-    val_batches = FeatureBatches(features.parts["val"], splits.y_val, config.batch_size, shuffle=False, dtype=in_dtype)
+    val_batches, test_batches = (FeatureBatches(features.parts[p], getattr(splits, f"y_{p}"), config.batch_size,
+                                                shuffle=False, dtype=in_dtype) for p in ("val", "test"))
     record = {"phase": phase, "used": True, "key": features.path.name, "built": features.built,
               "build_s": round(time.perf_counter() - started, 3), "bytes": features.bytes,
               "dtype": features.meta["dtype"], "cut": cut.describe(),
               "first_build_s": features.meta.get("seconds")}
-    return CachedPhase(record, suffix, train_batches, val_batches, on_full_model(callbacks, model))
+    return CachedPhase(record, suffix, train_batches, val_batches, on_full_model(callbacks, model), test_batches,
+                       model, cut, identity["weights_xxh3"])
 
 
 def finish_phase(phase: CachedPhase, train) -> None:
@@ -135,3 +145,32 @@ def finish_phase(phase: CachedPhase, train) -> None:
     if phase.used:
         train.epoch = phase.train.epoch
         train.order = train._order()
+
+
+def test_on_features(phase: CachedPhase | None, checkpoint: Path, records: tuple = (),
+                     snapshots: bool = False) -> dict[str, Any]:
+    """The best checkpoint's test scores from the cached test features, as facts for the trial's record.
+
+    The suffix on the cut tensors is the full model on the images: ``checkpoint``'s weights go into the full
+    model (the suffix runs its layers), and the cached features serve when the checkpoint's prefix weights
+    are the ones they were computed from. Returns ``test_loss``/``test_accuracy`` (absent: test the full
+    model on the images) and ``feature_cache``: ``records`` plus this test pass's record (used, or why not);
+    ``{}`` when no training phase used the cache.
+    """
+    if phase is None or not phase.used or phase.test is None or not len(phase.test.y):
+        return {}
+    why = "a snapshot ensemble: its snapshots are tested on the images" if snapshots else None
+    if why is None:
+        with warnings.catch_warnings():  # the optimizer's state is not what is tested: skipping it is fine
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            phase.full.load_weights(checkpoint)
+        if fcache.weights_hash(phase.cut.prefix_layers()) != phase.weights_xxh3:
+            why = "the best checkpoint's frozen layers differ from the ones the features were computed with"
+    if why is not None:
+        return {"feature_cache": (*records, {"phase": "test", "used": False, "reason": why})}
+    started = time.perf_counter()
+    scores = phase.suffix.evaluate(phase.test, verbose=0, return_dict=True)
+    record = {"phase": "test", "used": True, "key": phase.record["key"], "dtype": phase.record["dtype"],
+              "seconds": round(time.perf_counter() - started, 3)}
+    return {"test_loss": float(scores["loss"]), "test_accuracy": float(scores["accuracy"]),
+            "feature_cache": (*records, record)}

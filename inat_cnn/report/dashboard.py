@@ -11,6 +11,7 @@ from .. import atomic
 from ..errors import UserError
 from . import html as h
 from .ensemble_section import ensemble_section
+from .feature_section import feature_section
 from .figures import to_plotly
 from .importance import MIN_TRIALS, Importance, sweep_importance
 from .plotdata import PlotData, collect_plots
@@ -85,6 +86,7 @@ def render_report(result: SweepResult, plots: dict[str, PlotData], importances: 
         elif name != "tuning_ratio":
             sections.append(h.section(_TITLES[name], h.note(_missing_reason(name, result)), anchor=name))
     sections.append(ensemble_section(result))
+    sections.append(feature_section(result))
     sections.append(_visualizations(result.best(), viz_files or []))
     return h.page(f"Sweep {result.sweep_id}: report", sections)
 

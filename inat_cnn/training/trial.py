@@ -115,6 +115,7 @@ class _Live:
     run: Any = None
     monitor: Any = None
     snapshots: Any = None  # the SnapshotSaver of an lr_schedule: snapshot trial
+    features: Any = None  # the last phase that trained on cached features (features.phase.CachedPhase)
 
     def note(self, **facts: Any) -> None:
         self.outcome = self.outcome.noted(**facts)
@@ -211,6 +212,7 @@ def _feature_phase(live: _Live, model, config, splits, ws, phase: str, train, ca
 
     cached = plan_phase(model, config, splits, ws.cache, phase, train, callbacks, log=log.info)
     live.note(feature_cache=(*live.outcome.feature_cache, cached.record))
+    live.features = cached if cached.used else live.features
     return cached
 
 
@@ -224,6 +226,7 @@ def _after_training(live: _Live, out_dir: Path, splits, config, gpu: bool, stop:
                     top_k_bar: float | str | None) -> None:
     """Test the best checkpoint, draw its figures, log it as an artifact; a stop keeps only the quick parts,
     a trial of a ``post_training: top_k | export`` sweep leaves them pending when it may."""
+    from ..features.phase import test_on_features
     from .post_training import render_figures, test_best
 
     if not (out_dir / "model.keras").is_file():  # stopped before the first whole epoch: nothing to test
@@ -237,7 +240,12 @@ def _after_training(live: _Live, out_dir: Path, splits, config, gpu: bool, stop:
     if _stopping(stop) and metric != "test_accuracy" and not _quick_to_test(live.monitor, splits):
         live.note(test_skipped=f"stopped by {stop.signal_name}; testing {len(splits.y_test)} images would be slow")
     elif "test" not in pending:
-        best, facts = test_best(out_dir, splits, config, gpu, live.snapshots.rows if live.snapshots else None)
+        rows = live.snapshots.rows if live.snapshots else None
+        # the suffix on the cached test features scores as the full model on the images (else: on the images)
+        facts = test_on_features(live.features, out_dir / "model.keras", live.outcome.feature_cache, bool(rows))
+        if "test_accuracy" not in facts:
+            best, tested = test_best(out_dir, splits, config, gpu, rows)
+            facts.update(tested)
         live.note(**facts)
     if config.viz and not _stopping(stop) and "figures" not in pending:
         best = best if best is not None else _load_best(out_dir)

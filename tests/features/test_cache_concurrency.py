@@ -28,13 +28,13 @@ def test_two_processes_build_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), outs
     assert sorted("built=True" in o for o in outs) == [False, True]
     assert len(set(log.read_text().split())) == 1  # one pid computed every batch
-    assert len(log.read_text().split()) == 4  # train 2 batches, val 1, test 1: computed once
+    assert len(log.read_text().split()) == 3  # 12 images (train, val, test in a row) in batches of 4: computed once
 
 
 def test_killed_builder_leaves_nothing_a_reader_opens(tmp_path):
     from builder_proc import IDENTITY, SHAPES, compute_with, parts
 
-    from inat_cnn.features.cache import features_root, feature_key, load_or_build
+    from inat_cnn.features.cache import feature_key, features_root, load_or_build
 
     log, cache_dir = tmp_path / "calls.log", tmp_path / "cache"
     proc = _spawn(cache_dir, log, 30.0)

@@ -29,7 +29,8 @@ def test_list_and_prune(tmp_path):
     assert listed.exit_code == 0, listed.output
     assert got.path.name in listed.output and "half a build" in listed.output and "mine-not-yours" not in listed.output
 
-    kept = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache), "--prune", "--unused-days", "1"], env=WIDE)
+    kept = CliRunner().invoke(app, ["data", "features", "--cache-dir", str(cache), "--prune", "--unused-days", "1"],
+                              env=WIDE)
     assert kept.exit_code == 0 and "removed 1 " in kept.output  # only the dead builder's half build
     assert got.path.is_dir() and not debris.exists()
 

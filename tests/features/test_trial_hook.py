@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-
 from wandb_files import read_wandb_run
 
 CFG = {"model": "finetune", "backbone": "mobilenet_v2", "weights": "none", "image_size": 32, "trainable_layers": 3,
@@ -27,11 +26,16 @@ def test_phases_use_the_cache_and_the_full_model_is_saved(splits_32, tmp_path):
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 3)  # raw pixels in, the full model
     probs = model.predict(splits_32.x_test.astype("float32"), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # the test pass ran the suffix on the cached (float16) test features: the saved full model's numbers on images
+    assert rows["test"]["used"] and rows["test"]["key"] == rows["fine_tune"]["key"]
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    full = model.evaluate(splits_32.x_test.astype("float32"), splits_32.y_test, verbose=0, return_dict=True)
+    assert m["test_loss"] == pytest.approx(full["loss"], rel=2e-3) and m["test_accuracy"] == full["accuracy"]
     summary = read_wandb_run(m["wandb_run_dir"])["summary"]
     assert summary["feature_cache/head/used"] is True and summary["feature_cache/fine_tune/bytes"] > 0
 
     again = run_trial(CFG, None, tmp_path / "b", splits=splits_32)  # same cut, same weights (seed): reused
-    assert [r["built"] for r in again.feature_cache] == [False, False]
+    assert [r.get("built") for r in again.feature_cache] == [False, False, None]  # head, fine_tune, test
     assert again.val_loss == pytest.approx(result.val_loss, rel=1e-5)
 
 

@@ -95,19 +95,26 @@ def _epoch_end_at(hit: tuple[dict, int], started: float) -> float | None:
 
 
 def breakdown(trials: list[dict], started: float, ended: float) -> dict[str, float]:
-    parts = {"startup_s": 0.0, "first_epoch_s": 0.0, "later_epochs_s": 0.0, "pruned_epochs_s": 0.0,
-             "post_training_s": 0.0}
+    """Seconds by part. A trial's claim-to-end span is run_trial's own time (its start-up before the first
+    step: data, model, compile; its epochs; what follows them: test, figures, checkpoint, wandb close) plus
+    ``process`` (the rest of the span: the trial process's spawn and imports where not hidden by a warm
+    start, its exit, the agent's bookkeeping). ``other``: the command's own start, sweep creation, the agent's
+    start, the gaps between trials and the final status."""
+    parts = {"process_s": 0.0, "startup_s": 0.0, "first_epoch_s": 0.0, "later_epochs_s": 0.0,
+             "pruned_epochs_s": 0.0, "post_training_s": 0.0}
     for t in trials:
         epochs = [s for s in t["epoch_time_s"] if s is not None]
-        startup = t["startup_s"] or 0.0
-        parts["startup_s"] += startup
+        inner = t["inner_startup_s"] or 0.0
+        wall = t["wall_time_s"] or (inner + sum(epochs))
+        parts["startup_s"] += inner
         if t["state"] == "PRUNED":
             parts["pruned_epochs_s"] += sum(epochs)
         else:
             parts["first_epoch_s"] += sum(epochs[:1])
             parts["later_epochs_s"] += sum(epochs[1:])
+        parts["post_training_s"] += max(0.0, wall - inner - sum(epochs))
         if t["started_at"] is not None and t["ended_at"] is not None:
-            parts["post_training_s"] += max(0.0, t["ended_at"] - t["started_at"] - startup - sum(epochs))
+            parts["process_s"] += max(0.0, t["ended_at"] - t["started_at"] - wall)
     parts["other_s"] = (ended - started) - sum(parts.values())
     later = [s for t in trials for s in t["epoch_time_s"][1:] if s is not None]
     first = [t["epoch_time_s"][0] for t in trials if t["epoch_time_s"] and t["epoch_time_s"][0] is not None]
@@ -118,8 +125,8 @@ def breakdown(trials: list[dict], started: float, ended: float) -> dict[str, flo
 
 
 def _slim(t: dict[str, Any]) -> dict[str, Any]:
-    keep = ("number", "state", "params", "value", "val_accuracy", "epoch_time_s", "startup_s", "wall_time_s",
-            "claim_to_end_s", "started_at", "ended_at")
+    keep = ("number", "state", "params", "value", "val_accuracy", "epoch_time_s", "startup_s", "inner_startup_s",
+            "wall_time_s", "claim_to_end_s", "started_at", "ended_at")
     out = {k: t[k] for k in keep}
     out["prune"] = {k: v for k, v in t["attrs"].items() if "prun" in k or "rung" in k}
     return out

@@ -9,8 +9,9 @@ decoded by tf.data every epoch), builds the same Keras model with the same optim
 that reaches the target, counted from the arm's start (generous: nothing after that epoch is charged; the trial
 that reaches it stops there to save benchmark time).
 
-Each trial writes JSON lines of timestamped events: ``start`` (first line of the process), ``ready`` (data and
-model built, before fit), ``epoch`` (end of each epoch, with val_accuracy), ``trained``, ``end``."""
+Each trial writes JSON lines of timestamped events: ``start`` (first line of the process), ``imported``,
+``wandb`` (run open), ``data`` (datasets made), ``ready`` (model built, before fit), ``epoch`` (end of each
+epoch, with val_accuracy), ``trained``, ``end``."""
 
 from __future__ import annotations
 
@@ -82,9 +83,22 @@ def summarize_trial(number: int, config: dict, launched: float, exited: float, e
             "val_accuracy": [e["val_accuracy"] for e in epochs], "launched_at": launched, "exited_at": exited,
             "process_start_s": at.get("start", launched) - launched,  # interpreter start before the first line
             "startup_s": ready - launched,  # launch -> fit starts: python, imports, wandb, dataset, model
+            "startup_parts_s": _startup_parts(launched, at, ready),
             "epoch_s": [e["seconds"] for e in epochs], "train_s": trained - ready,
             "post_s": exited - trained,  # save, test evaluation, wandb finish, interpreter exit
             "reached_at": hit["t"] if hit else None}
+
+
+def _startup_parts(launched: float, at: dict[str, float], ready: float) -> dict[str, float]:
+    """launch -> ready split at the trial's events: interpreter start, imports (Keras, TF, wandb, the model
+    code), wandb.init, the directory datasets (file listing), model build and compile."""
+    marks = [("interpreter_s", at.get("start")), ("imports_s", at.get("imported")), ("wandb_init_s", at.get("wandb")),
+             ("datasets_s", at.get("data")), ("model_s", ready)]
+    parts, last = {}, launched
+    for name, t in marks:
+        if t is not None:
+            parts[name], last = round(t - last, 3), t
+    return parts
 
 
 def breakdown(trials: list[dict], started: float, reached: dict | None) -> dict[str, float]:
@@ -104,7 +118,7 @@ def breakdown(trials: list[dict], started: float, reached: dict | None) -> dict[
 
 def trial_main(job: dict[str, Any]) -> None:
     """One peer trial (run in its own process)."""
-    events = open(job["events"], "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+    events = open(job["events"], "w", buffering=1)  # noqa: SIM115 - lives as long as the process
 
     def event(name: str, **fields: Any) -> None:
         events.write(json.dumps({"event": name, "t": time.time(), **fields}) + "\n")
@@ -118,11 +132,13 @@ def trial_main(job: dict[str, Any]) -> None:
     from inat_cnn.training.optim import compile_model
     from inat_cnn.trial_config import parse_trial_config
 
+    event("imported")
     cfg = parse_trial_config(job["config"])
     out = Path(job["out"])
     out.mkdir(parents=True, exist_ok=True)
     run = wandb.init(project="ttt-peer", config=job["config"], mode="offline", dir=str(out),
                      settings=wandb.Settings(silent=True, console="off"))
+    event("wandb")
     root = Path(job["data"])
     kw = dict(image_size=(cfg.image_size, cfg.image_size), batch_size=cfg.batch_size, verbose=False)
     split = dict(validation_split=cfg.val_fraction, seed=cfg.seed, **kw)
@@ -130,6 +146,7 @@ def trial_main(job: dict[str, Any]) -> None:
     val = keras.utils.image_dataset_from_directory(root / "train", subset="validation", **split)
     test = keras.utils.image_dataset_from_directory(root / "val", shuffle=False, **kw)
     classes = len(train.class_names)
+    event("data")
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg, classes)
     compile_model(model, cfg, learning_rate=cfg.learning_rate, phase_steps=cfg.epochs * len(train),

@@ -2,7 +2,8 @@
 parameters, claim and end times, the engine's attributes) and each trial folder (history.csv, metrics.json).
 
 A record per trial: ``val_accuracy`` and ``epoch_time_s`` per epoch, ``startup_s`` (claim to first training
-step), ``wall_time_s`` (run_trial's own time), ``claim_to_end_s``, ``started_at``/``ended_at`` (Unix seconds)."""
+step), ``inner_startup_s`` (the part inside run_trial), ``wall_time_s`` (run_trial's own time),
+``claim_to_end_s``, ``started_at``/``ended_at`` (Unix seconds)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def trial_record(workspace: Path, sweep_id: str, trial: Any) -> dict[str, Any]:
         "value": trial.value,
         "val_accuracy": [row.get("val_accuracy") for row in history] or reported,
         "epoch_time_s": [row.get("epoch_time_s") for row in history],
-        "startup_s": attrs.get("startup_s", metrics.get("startup_s")),
+        "startup_s": attrs.get("startup_s", metrics.get("startup_s")),  # claim -> first training step
+        "inner_startup_s": metrics.get("startup_s"),  # run_trial's start -> first step (data, model, compile)
         "wall_time_s": metrics.get("wall_time_s"), "claim_to_end_s": attrs.get("claim_to_end_s"),
         "started_at": trial.datetime_start.timestamp() if trial.datetime_start else None,
         "ended_at": trial.datetime_complete.timestamp() if trial.datetime_complete else None,

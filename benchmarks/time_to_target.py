@@ -11,7 +11,8 @@ decoding the folder every epoch), both arms interleaved in one run over many see
   run      the benchmark: for each seed both arms, in alternating order; the results JSON is rewritten after
            every arm, so a cut-off run still reports (and a rerun with the same --out continues it).
   report   the figures of a results JSON: medians, trials and epochs to target, the peer/ours ratio with a
-           bootstrap 90 % interval over seeds, where each arm's time goes.
+           bootstrap 90 % interval over seeds, where each arm's time goes; and a model of --seeds seeds from
+           the measured per-trial costs and the curves (ttt_model.py), labelled as a model.
 
 Run:  .venv/bin/python benchmarks/time_to_target.py curves --trials 48
       .venv/bin/python benchmarks/time_to_target.py analyze
@@ -150,7 +151,18 @@ def cmd_report(args) -> None:
     if not results:
         sys.exit(f"no results in {args.out}")
     print(table(results))
-    write_json(args.out.with_name(args.out.stem + "_summary.json"), summary(results))
+    out = {"measured": summary(results)}
+    curves = read_json(args.curves)
+    if curves and summary(results).get("seeds"):
+        from ttt_curves import truncated
+        from ttt_model import model
+
+        out["model"] = model(results, truncated(curves, args.epochs), seeds=args.seeds)
+        m = out["model"]
+        print(f"model (not a measurement; the measured per-trial costs above, the recorded curves, {m['seeds']} "
+              f"seeds x {m['experiments']}): median ours {m['median_ours_s']} s, peer {m['median_peer_s']} s, "
+              f"ratio of medians {m['median_ratio']}x, 90 % of experiments in {m['ratio_90']}; costs {m['costs']}")
+    write_json(args.out.with_name(args.out.stem + "_summary.json"), out)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,6 @@ def test_a_grid_previews_at_most_its_points_and_bayes_its_start_up_trials():
     grid = preview(load_sweep(SWEEPS / "smoke.yaml"), 10, seed=2)
     assert len(grid.points) == 4 and "the grid has 4 point(s)" in grid.limit_note
     assert len({(p["filters"], p["filter_org"]) for p in grid.points}) == 4
-    bayes = preview(load_sweep(SWEEPS / "scratch.yaml"), 12, seed=2)  # run_cap 60: 10 start-up trials
-    assert len(bayes.points) == 10 and "depend on their results" in bayes.limit_note
+    bayes = preview(load_sweep(SWEEPS / "scratch.yaml"), 12, seed=2)  # run_cap 60: 6 start-up trials
+    assert len(bayes.points) == 6 and "TPE's 6 random start-up trials" in bayes.limit_note
     assert preview(load_sweep(SWEEPS / "scratch.yaml"), 12, seed=2).points == bayes.points

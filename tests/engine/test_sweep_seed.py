@@ -59,7 +59,7 @@ def test_a_seed_fixes_the_points_and_their_order_across_agent_processes(method, 
 
 def test_bayes_start_up_trials_follow_run_cap():
     """TPE's first startup_trials(run_cap) points are its random ones; from there on it models the results."""
-    assert [startup_trials(c) for c in (None, 8, 12, 20, 30, 40, 100)] == [10, 3, 3, 5, 7, 10, 10]
+    assert [startup_trials(c) for c in (None, 8, 12, 30, 40, 60, 100, 500)] == [10, 3, 3, 3, 4, 6, 10, 10]
     bayes, random = spec("bayes", run_cap=12), spec("random", run_cap=12)
     tpe, rnd = proposals(bayes, 5, 5), proposals(random, 5, 5)
     assert tpe[:3] == rnd[:3] and tpe[3] != rnd[3]

@@ -66,7 +66,7 @@ def test_rows_put_the_best_first_and_explain_failures():
               t(2, TrialState.FAIL, fail_reason="loss became NaN at epoch 2"), t(3, TrialState.PRUNED),
               t(4, TrialState.FAIL), t(5, TrialState.WAITING, retry_of=4)]
     rows = ledger.rows(trials, "maximize")
-    assert [r.number for r in rows] == [1, 0, 5, 3, 2, 4]
+    assert [r.number for r in rows] == [1, 0, 3, 5, 2, 4]  # finished, pruned, running, waiting, failed
     notes = {r.number: r.note for r in rows}
     assert "NaN" in notes[2] and "no heartbeat" in notes[4] and "re-run of trial 4" in notes[5]
     assert [r.number for r in ledger.rows(trials, "minimize")][:2] == [0, 1]

@@ -28,6 +28,7 @@ from .optuna_adapter import backend, call, models, session, trial_id
 
 OUTCOME = "outcome.json"
 RECONCILED = "reconciled"
+REQUEUED_AS = "requeued_as"  # system attr of a failed trial: the number of the trial re-queued for it
 _STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED}
 
 
@@ -60,8 +61,6 @@ def read_outcome(study: optuna.Study, t: FrozenTrial) -> dict[str, Any] | None:
 
 def record(study: optuna.Study, t: FrozenTrial, outcome: dict[str, Any]) -> bool:
     """Store ``outcome`` on the RUNNING or FAIL trial ``t``; False when it was settled already."""
-    from .recovery import REQUEUED_AS
-
     store = backend(study)
     state = _STATES[outcome["state"]]
 

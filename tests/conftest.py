@@ -19,3 +19,10 @@ def _isolated_workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+
+
+def pytest_collection_modifyitems(items):
+    """Test files that hold slow tests run first (each file's tests stay together and in order): under
+    `-n 2 --dist worksteal` the last tests left to share out are short ones, so both processes end together."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

@@ -4,6 +4,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 AGENTS = Path(__file__).parents[1] / "agents"
 
 
@@ -12,11 +14,13 @@ def _dry_run(script, **env):
                           env={**os.environ, "DRY_RUN": "1", "SWEEP": "s-1", "DATA": "/d", **env})
 
 
+@pytest.mark.slow
 def test_recipes_parse():
     for script in AGENTS.glob("*.s*"):
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
 
 
+@pytest.mark.slow
 def test_one_agent_per_gpu_and_n_per_gpu():
     one = _dry_run("one_per_gpu.sh", GPUS="0 1", STORAGE="postgresql://u@db/x")
     assert one.returncode == 0, one.stderr
@@ -27,6 +31,7 @@ def test_one_agent_per_gpu_and_n_per_gpu():
     assert three.stdout.splitlines() == ["inat-cnn agent s-1 --gpu 2 --data /d"] * 3
 
 
+@pytest.mark.slow
 def test_missing_sweep_is_a_clear_error():
     proc = subprocess.run(["bash", str(AGENTS / "one_per_gpu.sh")], capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if k != "SWEEP"})

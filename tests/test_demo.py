@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 
 
+@pytest.mark.slow
 def test_demo_runs_the_smoke_sweep_reports_and_exports(tmp_path):
     env = {**os.environ, "INAT_CNN_HOME": "", "WANDB_MODE": "offline"}
     env.pop("INAT_CNN_HOME")

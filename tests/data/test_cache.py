@@ -75,6 +75,7 @@ def _stream_lines(pipe, sink):
         sink.append(line)
 
 
+@pytest.mark.slow
 def test_two_processes_build_one_cache(tiny_ds, cache_dir):
     """Both agents start while the lock is held; exactly one decodes, both see the same arrays."""
     manifest, _ = load_or_create_manifest(scan_dataset(tiny_ds), 0.1, 0, cache_dir)

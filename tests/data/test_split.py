@@ -40,6 +40,7 @@ def test_holdout_leaves_every_class_one_kept_item():
     assert Counter(lab for _, lab in kept)[0] == 1 and Counter(lab for _, lab in held)[0] == 1
 
 
+@pytest.mark.slow
 def test_split_is_identical_in_another_process(tiny_ds, cache_dir):
     manifest, path = load_or_create_manifest(scan_dataset(tiny_ds), 0.2, 5, cache_dir)
     code = ("import json,sys; from inat_cnn.data.scan import scan_dataset; "

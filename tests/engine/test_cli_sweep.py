@@ -15,6 +15,7 @@ def inat(*args, env=None):
                           timeout=120, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_create_then_status_and_clear_errors(tmp_path):
     ws = tmp_path / "ws"
     created = inat("sweep", "create", SWEEPS / "smoke.yaml", "--workspace", ws)
@@ -29,6 +30,7 @@ def test_create_then_status_and_clear_errors(tmp_path):
     assert no_data.returncode == 2 and "no such dataset folder" in no_data.stderr
 
 
+@pytest.mark.slow
 def test_local_engine_refuses_what_optuna_cannot_honour(tmp_path):
     spec = tmp_path / "p.yaml"
     spec.write_text("method: random\nparameters:\n  model: {value: scratch}\n"

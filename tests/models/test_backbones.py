@@ -64,6 +64,7 @@ def test_preprocessing_layers_equal_keras_preprocess_input(backbone):
     assert names[-1:] == ([] if spec.preprocess == "none" else ["preprocess"]) and not model.trainable_weights
 
 
+@pytest.mark.slow
 def test_frozen_k_trains_exactly_k_layers_and_keeps_bn_in_inference_mode():
     cfg = _config("mobilenet_v2", trainable_layers=9, head_epochs=1, epochs=2)
     model = build_model(cfg, 3)

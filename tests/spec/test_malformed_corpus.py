@@ -53,6 +53,7 @@ def test_yaml_syntax_error_reports_its_line():
     assert info.value.problems[0].line in (6, 7)  # the bad indent (line 7 counting the 2 header lines)
 
 
+@pytest.mark.slow
 def test_cli_exits_2_on_the_whole_corpus_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "inat_cnn", "sweep", "validate", *map(str, CORPUS)],
                           capture_output=True, text=True, timeout=120)

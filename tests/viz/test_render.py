@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from inat_cnn.viz import FIGURES, eval_split, render_trial_figures
@@ -44,6 +45,7 @@ def test_empty_test_split_falls_back_to_val(tmp_path, make_cnn, tiny_splits):
     assert Image.open(paths["predictions"]).size == SIZES["predictions"]  # a row per class, even an empty one
 
 
+@pytest.mark.slow
 def test_a_trial_logs_every_figure_to_its_offline_wandb_run(tmp_path, tiny_splits):
     from inat_cnn.training import run_trial
 

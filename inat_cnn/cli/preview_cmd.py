@@ -43,10 +43,9 @@ def preview(file: Path = typer.Argument(..., help="Sweep YAML"),
         console.print(f"only {len(shown.points)}: {shown.limit_note}")
     console.print(seed_line(seed) if seed is not None else
                   "unseeded: one possible draw (a grid's order is fixed); pass --seed N here and to `sweep create`")
-    if any(argv is not None for argv in shown.argvs):
-        console.print("\n[bold]what the stock `wandb agent` runs for each[/] (wandb's own argument builder):")
-        for i, argv in enumerate(shown.argvs):
-            console.print(f"{i}: {shlex.join(argv)}", soft_wrap=True)
+    console.print("\n[bold]what the stock `wandb agent` runs for each[/] (wandb's own argument builder):")
+    for i, argv in enumerate(shown.argvs):
+        console.print(f"{i}: {shlex.join(argv)}", soft_wrap=True)
 
 
 def _fmt(value: object) -> str:

@@ -22,9 +22,8 @@ from typing import Any
 
 import optuna
 
-from ..errors import Problem, UserError
 from ..spec import ValidatedSweep
-from .space import direction, local_support_problems, make_sampler, sample_parameters, startup_trials
+from .space import direction, make_sampler, require_local_support, sample_parameters, startup_trials
 
 optuna.logging.set_verbosity(logging.ERROR)  # as the agents run it: no line per trial
 _ENVVAR = re.compile(r"\$\{envvar:([A-Z0-9_]*)\}")  # the stock agent's own pattern for environment macros
@@ -33,10 +32,10 @@ PREVIEW_SWEEP_ID = "SWEEP_ID"
 
 @dataclass(frozen=True)
 class Preview:
-    """The points, each with the stock agent's argv (None without a command), and what limited their number."""
+    """The points, each with the stock agent's argv, and what limited their number."""
 
     points: list[dict[str, Any]]
-    argvs: list[list[str] | None]
+    argvs: list[list[str]]
     limit_note: str | None
 
 
@@ -45,15 +44,11 @@ def preview(validated: ValidatedSweep, n: int, seed: int | None = None) -> Previ
     start-up trials) and, for each, the argv `wandb agent` runs for the config W&B receives."""
     from .wandb_backend import wandb_sweep_config
 
-    problems = local_support_problems(validated.spec)
-    if problems:
-        raise UserError(problems=[Problem(p.message, file=validated.source, key_path=p.key_path) for p in problems])
+    require_local_support(validated.spec, validated.source)
     count, note = _count(validated, n)
     points = propose(validated, count, seed)
-    config = wandb_sweep_config(validated)
-    argvs = [stock_agent_argv(config, p, f"preview-{i:04d}") if config.get("command") or config.get("program")
-             else None for i, p in enumerate(points)]
-    return Preview(points, argvs, note)
+    config = wandb_sweep_config(validated)  # a command (inat-cnn's default if the file has none) or a program
+    return Preview(points, [stock_agent_argv(config, p, f"preview-{i:04d}") for i, p in enumerate(points)], note)
 
 
 def _count(validated: ValidatedSweep, n: int) -> tuple[int, str | None]:

@@ -20,7 +20,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import Problem
+from ..errors import Problem, UserError
 from ..outcome import sweep_objective
 from ..spec import SweepSpec
 from ..spec.sweep_spec import ParameterSpec
@@ -63,6 +63,13 @@ def local_support_problems(spec: SweepSpec) -> list[Problem]:
                                     f"{_USE_WANDB}", key_path=f"parameters.{name}"))
     problems += _metric_support_problems(spec)
     return problems
+
+
+def require_local_support(spec: SweepSpec, source: str) -> None:
+    """UserError listing, located in the file ``source``, what the local engine cannot honour (see above)."""
+    problems = local_support_problems(spec)
+    if problems:
+        raise UserError(problems=[Problem(p.message, file=source, key_path=p.key_path) for p in problems])
 
 
 def _metric_support_problems(spec: SweepSpec) -> list[Problem]:

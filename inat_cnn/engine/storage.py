@@ -38,13 +38,13 @@ import tenacity
 from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
-from ..errors import EnvironmentFault, Problem, UserError
-from ..redact import redact_url
+from ..errors import EnvironmentFault, UserError
 from ..outcome import sweep_objective
+from ..redact import redact_url
 from ..spec import ValidatedSweep, validate_sweep_dict
 from ..workspace import Workspace
 from .recovery import on_stale_trial
-from .space import direction, local_support_problems
+from .space import direction, require_local_support
 
 optuna.logging.set_verbosity(logging.ERROR)
 _log = logging.getLogger(__name__)
@@ -363,9 +363,7 @@ def create_sweep(validated: ValidatedSweep, storage: RDBStorage, sweep_id: str |
                  seed: int | None = None) -> str:
     """Create the Optuna study of a sweep, seeded ``seed`` (None: unseeded); clear error when the local engine
     cannot honour the spec."""
-    problems = local_support_problems(validated.spec)
-    if problems:
-        raise UserError(problems=[Problem(p.message, file=validated.source, key_path=p.key_path) for p in problems])
+    require_local_support(validated.spec, validated.source)
     sweep_id = sweep_id or new_sweep_id(validated)
     study = optuna.create_study(study_name=sweep_id, storage=storage, direction=direction(validated.spec))
     spec = validated.spec

@@ -3,7 +3,8 @@
 Phase ``head``: the whole backbone is frozen. Phase ``fine_tune``: the last
 ``trainable_layers`` backbone layers train (BatchNormalization layers are not
 counted and always stay frozen: a non-trainable BN runs in inference mode in
-Keras 3, which ``base(x, training=False)`` does not guarantee during fit, keras-team/keras#20285).
+Keras 3, which ``base(x, training=False)`` does not guarantee during fit, keras-team/keras#20285;
+see docs/design.md).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from ..errors import UserError
+from .options import WorkspaceOpt
 
 DEFAULT_SWEEP = Path(__file__).resolve().parents[2] / "sweeps" / "smoke.yaml"
 
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def demo(workspace: Path | None = typer.Option(None, "--workspace", help="Workspace folder (default ./inat_runs)"),
+def demo(workspace: Path | None = WorkspaceOpt,
          sweep: Path = typer.Option(DEFAULT_SWEEP, "--sweep", help="Sweep YAML to run"),
          agents: int = typer.Option(2, "--agents", min=1, help="Local agent processes"),
          classes: int = typer.Option(5, "--classes", min=2, help="Classes of the synthetic dataset"),

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import atomic
+from .options import WorkspaceOpt
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -20,7 +21,7 @@ def evaluate(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per prediction batch"),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the evaluation as JSON"),
     confusion_png: Path | None = typer.Option(None, "--confusion-png", help="Also draw the confusion matrix"),
-    workspace: Path | None = typer.Option(None, "--workspace", help="Workspace (its cache/ holds decoded images)"),
+    workspace: Path | None = WorkspaceOpt,
 ) -> None:
     """Evaluate a saved model (exports and ensembles included, loaded with safe_mode) on the test split."""
     from ..export.evaluate import evaluate_saved_model, save_confusion_png

@@ -21,6 +21,7 @@ def preview(file: Path = typer.Argument(..., help="Sweep YAML"),
     from rich.table import Table
 
     from ..engine.preview import preview as make_preview
+    from ..report.records import format_value
     from ..spec import load_sweep
     from .status_view import console, seed_line
 
@@ -34,11 +35,11 @@ def preview(file: Path = typer.Argument(..., help="Sweep YAML"),
     for name in varied:
         table.add_column(name)
     for i, point in enumerate(shown.points):
-        table.add_row(str(i), *(_fmt(point[name]) for name in varied))
+        table.add_row(str(i), *(format_value(point[name]) for name in varied))
     console.print(table)
     fixed = {name: point for name, point in shown.points[0].items() if name not in varied} if shown.points else {}
     if fixed:
-        console.print("fixed: " + " ".join(f"{k}={_fmt(v)}" for k, v in fixed.items()))
+        console.print("fixed: " + " ".join(f"{k}={format_value(v)}" for k, v in fixed.items()))
     if shown.limit_note:
         console.print(f"only {len(shown.points)}: {shown.limit_note}")
     console.print(seed_line(seed) if seed is not None else
@@ -46,7 +47,3 @@ def preview(file: Path = typer.Argument(..., help="Sweep YAML"),
     console.print("\n[bold]what the stock `wandb agent` runs for each[/] (wandb's own argument builder):")
     for i, argv in enumerate(shown.argvs):
         console.print(f"{i}: {shlex.join(argv)}", soft_wrap=True)
-
-
-def _fmt(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

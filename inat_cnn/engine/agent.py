@@ -96,6 +96,7 @@ def run_agent(sweep_id: str, data_root: Path, *, workspace: Workspace, storage_u
                     continue
                 report.stop_reason = reason
                 break
+            ctx.last_trial = count is not None and report.ran + 1 >= count  # its child starts no warm spare
             reason = _one_trial(study, objective, ctx, report, max_consecutive_failures, log)
             if reason:
                 report.stop_reason = reason

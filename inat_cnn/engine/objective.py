@@ -42,6 +42,7 @@ class TrialContext:
     dataset: dict[str, Any] | None = None  # the sweep's stated dataset (sweep_data.bind)
     agent: dict[str, Any] = field(default_factory=dict)  # heartbeat_s, grace_s, host, pid: recorded per trial
     stop: Any = None  # the agent's training.stop.StopRequest: set by SIGTERM/SIGINT
+    last_trial: bool = False  # the agent's --count ends with this trial (trial_process: no warm spare)
 
     def stop_requested(self) -> bool:
         return self.stop is not None and self.stop.requested
@@ -188,7 +189,7 @@ def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path,
         job["top_k_bar"] = top_k_bar([t.value for t in trial.study.get_trials(
             deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))], ctx.goal)
     handed_over_at = time.time()
-    summary = run_in_child(job, on_epoch, ctx.stop)
+    summary = run_in_child(job, on_epoch, ctx.stop, last=ctx.last_trial)
     if ctx.stop_requested() and int(summary.get("epochs_run") or 0) < config.epochs:
         # training ended early at the signal: not a result, the point runs again (from its resume point)
         raise Preempted(f"stopped by {ctx.stop.signal_name} after {summary.get('epochs_run', 0)} epoch(s)")

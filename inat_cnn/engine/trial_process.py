@@ -50,17 +50,19 @@ class TrialCrashed(Exception):
 
 # --- the parent's side -------------------------------------------------------------------------------
 
-def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], Any], stop: Any = None) -> dict[str, Any]:
+def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], Any], stop: Any = None, *,
+                 last: bool = False) -> dict[str, Any]:
     """Run ``job`` in a fresh process; the child's result. ``on_epoch(epoch, logs)`` returns ``"prune"`` (or
     True) to prune, ``"stop"`` to end training after this epoch as finished (the sweep reached its target).
 
-    The child is the spare started during the previous trial when there is one (module docstring); the
+    The child is the spare started during the previous trial when there is one (module docstring); no spare
+    is started for a next trial when this is the ``last`` one the caller will run (its ``--count``). The
     result's ``startup_s`` counts from this call to the first training step (spawn and imports included).
     Raises what the child raised (TrialPruned, TrialFailed, UserError, EnvironmentFault) or TrialCrashed.
     """
     handed_at = time.time()
     child = _take_child(_child_env())
-    if _warm() and not (stop is not None and stop.requested):
+    if _warm() and not last and not (stop is not None and stop.requested):
         _SPARE.append(_Child(child.env))  # imports while this trial trains
     try:
         child.proc.stdin.write((json.dumps({**job, "handed_at": handed_at}) + "\n").encode())

@@ -69,6 +69,12 @@ def test_without_warm_children_no_spare_is_kept(fake_trials, tmp_path, monkeypat
 
 
 @pytest.mark.slow
+def test_the_last_trial_of_an_agent_starts_no_spare(fake_trials, tmp_path):
+    trial_process.run_in_child(_job(tmp_path, 0), lambda epoch, logs: None, last=True)  # its --count ends here
+    assert not trial_process._SPARE and (tmp_path / "trial-0" / "fake_trial.json").is_file()
+
+
+@pytest.mark.slow
 def test_a_spare_whose_agent_is_gone_exits_without_a_job(fake_trials):
     child = trial_process._Child(trial_process._child_env())
     child.proc.stdin.close()  # what the agent's death does to the pipe

@@ -98,3 +98,16 @@ def test_sigterm_at_epoch_3_of_6_resumes_in_another_agent_with_an_uninterrupted_
             assert float(a[key]) == pytest.approx(float(b[key]), rel=TOLERANCE, abs=1e-12), (a["epoch"], key)
     assert m2["best_epoch"] == json.loads((ref_ws.runs / ref_sweep / "trial-0000" / "metrics.json").read_text())[
         "best_epoch"]
+
+
+def test_each_attempt_of_a_wandb_run_gets_its_own_folder_and_resumes_the_latest_point(tmp_path):
+    base = tmp_path / "runs" / "wandb-sw1"
+    assert points.attempt_folders(base, "run1") == (base / "run1", None)  # the first attempt
+    (base / "run1").mkdir(parents=True)  # preempted before its first whole epoch: no point
+    assert points.attempt_folders(base, "run1") == (base / "run1.1", None)
+    (base / "run1.1" / points.FOLDER).mkdir(parents=True)
+    (base / "run1.1" / points.FOLDER / "vars-0003.npz").write_bytes(b"")
+    (base / "run1.1" / points.FOLDER / points.STATE).write_text('{"epoch": 3, "variables": "vars-0003.npz"}')
+    (base / "run1.2").mkdir()  # preempted again before a point of its own
+    (base / "run10").mkdir()  # another run whose id starts the same
+    assert points.attempt_folders(base, "run1") == (base / "run1.3", {"from": str(base / "run1.1")})

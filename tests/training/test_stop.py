@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -92,3 +93,44 @@ def test_a_stop_before_training_closes_the_trial_as_stopped(tiny_splits, tmp_pat
     assert (metrics["state"], metrics["epochs_run"], metrics["stop_signal"]) == ("stopped", 0, "SIGTERM")
     run = read_wandb_run(metrics["wandb_run_dir"])
     assert run["exit_code"] == 0 and run["summary"]["stopped_early"] is True
+
+
+
+CHILD = ("import sys, time\n"  # a run: records its parent at start, decides later, writes the answer
+         "from inat_cnn.training.stop import preempted_unless_parent\n"
+         "decide = preempted_unless_parent(wait_s=float(sys.argv[1]))\n"
+         "open(sys.argv[2] + '.ready', 'w').close()\n"
+         "open(sys.argv[2], 'w').write(str(decide()))\n")
+AGENT = ("import os, subprocess, sys, time\n"  # starts the run, waits until it runs, exits (as if signalled)
+         "subprocess.Popen([sys.executable, '-c', sys.argv[1], '30', sys.argv[2]])\n"
+         "while not os.path.exists(sys.argv[2] + '.ready'): time.sleep(0.02)\n")
+
+
+@pytest.mark.slow
+def test_a_stop_is_a_preemption_only_when_the_agent_is_gone(tmp_path):
+    from inat_cnn.training.stop import PREEMPTIBLE_ENV
+
+    env = {k: v for k, v in os.environ.items() if k != PREEMPTIBLE_ENV}
+    # a scheduler preempting the job: the agent exits, its run lives on, reparented
+    subprocess.run([sys.executable, "-c", AGENT, CHILD, str(tmp_path / "orphan")], env=env, check=True, timeout=120)
+    # the agent stays (its own stop command: hyperband, wandb sweep --stop)
+    subprocess.run([sys.executable, "-c", CHILD, "0.3", str(tmp_path / "kept")], env=env, check=True, timeout=120)
+    # the agent stays but forwarded a scheduler's signal (wandb agent --forward-signals): the environment says so
+    subprocess.run([sys.executable, "-c", CHILD, "0.3", str(tmp_path / "told")], env={**env, PREEMPTIBLE_ENV: "1"},
+                   check=True, timeout=120)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "orphan").is_file() or not (tmp_path / "orphan").read_text():
+        assert time.monotonic() < deadline, "the orphaned run never decided"
+        time.sleep(0.05)
+    assert [(tmp_path / n).read_text() for n in ("orphan", "kept", "told")] == ["True", "False", "True"]
+
+
+def test_preempted_is_decided_once_and_only_for_a_requested_stop():
+    calls = []
+    stop = StopRequest(preempt_if=lambda: calls.append(1) or True)
+    assert not stop.preempted and not calls  # no stop yet: nothing to decide
+    stop.request(signal.SIGTERM)
+    assert stop.preempted and stop.preempted and calls == [1]
+    plain = StopRequest()
+    plain.request(signal.SIGTERM)
+    assert not plain.preempted  # without preempt_if (the local engine's processes) a stop is a stop

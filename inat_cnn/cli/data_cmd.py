@@ -72,9 +72,9 @@ def inspect(
     from rich.markup import escape
     from rich.table import Table
 
-    from ..data.summary import class_counts, decode_failures, saved_or_fresh_manifest, size_stats
     from ..data.scan import scan_dataset, symlink_skips
     from ..data.split import check_fraction
+    from ..data.summary import class_counts, decode_failures, saved_or_fresh_manifest, size_stats
 
     check_fraction(val_fraction)
     console, cache = _console(), _cache_dir(cache_dir)

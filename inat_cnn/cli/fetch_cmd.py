@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,15 +21,14 @@ def _shown(path: Path) -> str:
 def fetch(
     url: str = typer.Option(DEFAULT_URL, help="Archive to download (http(s):// or file://)."),
     dest: Path = typer.Option(Path("."), help="Folder that receives the archive and the unzipped dataset."),
-    sha256: Optional[str] = typer.Option(None, help="Expected SHA-256 of the archive (64 hex digits)."),
+    sha256: str | None = typer.Option(None, help="Expected SHA-256 of the archive (64 hex digits)."),
 ) -> None:
     """Download the iNaturalist-12K zip (resuming an interrupted download), verify it, unzip it safely, and print
     the --data path to use. A second run does nothing."""
     from rich.console import Console
 
-    from ..fetch import fetch_dataset
-
     from ..errors import UserError
+    from ..fetch import fetch_dataset
 
     try:
         done = fetch_dataset(url, dest, sha256)

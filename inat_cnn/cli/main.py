@@ -9,8 +9,20 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import EnvironmentFault, SweepStop, UserError
-from . import (agent_cmd, data_cmd, demo_cmd, evaluate_cmd, export_cmd, model_cmd, quiet, report_cmd, sweep_cmd,
-               train_cmd, viz_cmd, weights_cmd)
+from . import (
+    agent_cmd,
+    data_cmd,
+    demo_cmd,
+    evaluate_cmd,
+    export_cmd,
+    model_cmd,
+    quiet,
+    report_cmd,
+    sweep_cmd,
+    train_cmd,
+    viz_cmd,
+    weights_cmd,
+)
 
 app = typer.Typer(
     name="inat-cnn",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,8 +11,8 @@ app = typer.Typer(help="Model plans: per-layer shapes, parameters and FLOPs.", n
 
 @app.command("summary")
 def summary(
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of trial parameters"),
-    sets: Optional[list[str]] = typer.Option(None, "--set", help="key=value (YAML value); repeatable"),
+    config: Path | None = typer.Option(None, "--config", help="YAML file of trial parameters"),
+    sets: list[str] | None = typer.Option(None, "--set", help="key=value (YAML value); repeatable"),
     classes: int = typer.Option(10, "--classes", min=1, help="Number of output classes"),
     expand: bool = typer.Option(False, "--expand", help="One row per backbone layer instead of one in total"),
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -48,7 +47,7 @@ def filters(model: Path = MODEL_ARG,
 def guided_backprop(
     model: Path = MODEL_ARG,
     images: list[Path] = typer.Argument(..., help="Image files (any format PIL reads)", show_default=False),
-    layer: Optional[str] = typer.Option(None, "--layer", help="Feature-map layer (default: the last conv stage)"),
+    layer: str | None = typer.Option(None, "--layer", help="Feature-map layer (default: the last conv stage)"),
     neurons: int = typer.Option(10, "--neurons", min=1, help="Channels explained: the most active ones"),
     out: Path = typer.Option(Path("guided_backprop.png"), "--out",
                              help="PNG to write (1400 x 620 px); with several images <stem>-1.png, ..."),

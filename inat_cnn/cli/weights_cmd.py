@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ..fetch.mirror import MIRROR_ENV
@@ -18,7 +16,7 @@ _MIRROR_HELP = ("Base URL, or folder, holding the weights files under Keras' own
 @app.command("fetch")
 def fetch(
     names: list[str] = typer.Argument(..., help="Backbone names, or `all`"),
-    mirror: Optional[str] = typer.Option(None, "--mirror", envvar=MIRROR_ENV, help=_MIRROR_HELP),
+    mirror: str | None = typer.Option(None, "--mirror", envvar=MIRROR_ENV, help=_MIRROR_HELP),
 ) -> None:
     """Download the ImageNet weights (without the top) of each backbone into Keras' cache, verified by the hash
     Keras records for each file (or by size where it records none)."""

@@ -49,7 +49,7 @@ class SplitManifest:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "SplitManifest":
+    def from_json(cls, data: dict) -> SplitManifest:
         data = dict(data)
         data.pop("version", None)
         for part in ("train", "val", "test"):

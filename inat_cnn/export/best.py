@@ -15,16 +15,24 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from .. import atomic
 from ..errors import UserError
-from ..folders import (check_replaceable, check_target, discard_staging, protected_paths, publish_folder,
-                       staging_folder, write_marker)
+from ..folders import (
+    check_replaceable,
+    check_target,
+    discard_staging,
+    protected_paths,
+    publish_folder,
+    staging_folder,
+    write_marker,
+)
 from ..report.model_card import EnsembleSummary, render_model_card
 from ..report.records import SweepResult, TrialRecord
 from ..report.results import read_trial_folder

@@ -8,9 +8,10 @@ Each goes in its own folder of the export (``ensemble/``, ``snapshots/``, ``seed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import atomic
 from ..ensembles.build import DataAccess, Member, build_ensemble_folder

@@ -46,7 +46,7 @@ class ModelSummary:
     convention: str = FLOP_CONVENTION
 
     @classmethod
-    def from_rows(cls, rows: list[LayerRow]) -> "ModelSummary":
+    def from_rows(cls, rows: list[LayerRow]) -> ModelSummary:
         return cls(rows=rows, total_params=sum(r.params for r in rows),
                    trainable_params=sum(r.trained for r in rows), total_flops=sum(r.flops for r in rows))
 

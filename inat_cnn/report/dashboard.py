@@ -96,7 +96,7 @@ def _header(result: SweepResult) -> str:
     best = result.best()
     best_line = (f"Best: <b>{h.esc(best.name)}</b> with {h.esc(result.metric)} = {format_value(best.value)}"
                  f" (test accuracy {format_value(best.test_accuracy)})" if best else "No trial has finished yet.")
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<h1>Sweep {h.esc(result.sweep_id)}</h1>\n<p class=\"muted\">backend {h.esc(result.backend)}"
             f"{' · ' + h.esc(result.source) if result.source else ''} · metric {h.esc(result.metric)} "
             f"({h.esc(result.goal)}) · {len(result.trials)} trials: {h.esc(counts or 'none')} · generated {stamp}</p>"

@@ -38,7 +38,7 @@ class EnsembleSummary:
 def render_model_card(result: SweepResult, best: TrialRecord, config: dict[str, Any], metrics: dict[str, Any],
                       ensemble: EnsembleSummary | None = None, extra: list[EnsembleSummary] = ()) -> str:
     """The card's Markdown text."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"# Model card: {best.name} of sweep {result.sweep_id}",
         "",

@@ -66,7 +66,7 @@ class ParameterSpec(Strict):
     q: Number | None = None
     a: Number | None = None
     b: Number | None = None
-    parameters: dict[str, "ParameterSpec"] | None = None
+    parameters: dict[str, ParameterSpec] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -77,11 +77,11 @@ class ParameterSpec(Strict):
 
     @field_validator("parameters")
     @classmethod
-    def _nested_names(cls, value: dict[str, "ParameterSpec"] | None) -> dict[str, "ParameterSpec"] | None:
+    def _nested_names(cls, value: dict[str, ParameterSpec] | None) -> dict[str, ParameterSpec] | None:
         return check_parameter_names(value)
 
     @model_validator(mode="after")
-    def _w_and_b_shape(self) -> "ParameterSpec":
+    def _w_and_b_shape(self) -> ParameterSpec:
         shape = SHAPES[self.shape]
         given = self.model_fields_set - {"distribution"}
         implicit = "" if self.distribution else f" (what {_IMPLICIT.get(self.shape, 'min/max')} without a " \

@@ -16,8 +16,14 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from ..errors import Problem
-from .parameter_spec import (DISTRIBUTIONS, GRID_ENUMERABLE, POSITIVE_BOUNDS, UNBOUNDED, ParameterSpec,
-                             check_parameter_names)
+from .parameter_spec import (
+    DISTRIBUTIONS,
+    GRID_ENUMERABLE,
+    POSITIVE_BOUNDS,
+    UNBOUNDED,
+    ParameterSpec,
+    check_parameter_names,
+)
 from .wandb_types import Integer, KeyProblem, Number, Strict
 
 __all__ = ["DISTRIBUTIONS", "POSITIVE_BOUNDS", "UNBOUNDED", "ParameterSpec", "SweepSpec"]
@@ -76,7 +82,7 @@ class EarlyTerminateSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _bracket(self) -> "EarlyTerminateSpec":
+    def _bracket(self) -> EarlyTerminateSpec:
         reasons = []
         if self.min_iter is None and (self.max_iter is None or self.s is None):
             reasons.append("hyperband needs min_iter, or max_iter together with s")

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from ..errors import Problem, UserError
 from .parameter_spec import PARAM_KEYS
 from .sweep_spec import EarlyTerminateSpec, MetricSpec, SweepSpec
-from .wandb_types import KeyProblem
 from .vocabulary import check_domains, check_metric, check_names, did_you_mean, sweep_families
+from .wandb_types import KeyProblem
 from .yaml_source import line_of, read_yaml_mapping
 
 _ALLOWED = {"": list(SweepSpec.model_fields), "metric": list(MetricSpec.model_fields),

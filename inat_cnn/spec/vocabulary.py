@@ -12,8 +12,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import Problem
-from ..trial_config import (FAMILIES, FAMILY_REGISTRY, METRICS, CommonTrial, error_key, step_schedule_problem,
-                            did_you_mean)
+from ..trial_config import (
+    FAMILIES,
+    FAMILY_REGISTRY,
+    METRICS,
+    CommonTrial,
+    did_you_mean,
+    error_key,
+    step_schedule_problem,
+)
 from .sweep_spec import UNBOUNDED, ParameterSpec, SweepSpec
 
 #: Keys valid only together (the step schedule): every combination the sweep can draw is checked.

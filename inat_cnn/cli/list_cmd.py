@@ -38,7 +38,8 @@ def list_sweeps(storage: str | None = StorageOpt, storage_file: Path | None = St
         attrs = study.user_attrs
         spec = attrs.get("spec") if isinstance(attrs.get("spec"), dict) else {}
         digest = attrs.get(HASH_KEY) or (spec_hash(spec) if spec else "")
-        states = Counter(t.state.name for t in store.get_all_trials(store.get_study_id_from_name(study.study_name), deepcopy=False))
+        trials_of = store.get_all_trials(store.get_study_id_from_name(study.study_name), deepcopy=False)
+        states = Counter(t.state.name for t in trials_of)
         trials = ", ".join(f"{states[s]} {s.lower()}" for s in _STATES if states[s]) or "none"
         dataset = sweep_data.summary(attrs.get(sweep_data.KEY)) if attrs.get(sweep_data.KEY) else "not stated yet"
         table.add_row(study.study_name, str(spec.get("name") or ""), digest[:12], str(attrs.get("created_at", "")),

@@ -10,8 +10,8 @@ from digits_data import write_digits
 from wandb_files import read_wandb_run
 
 from inat_cnn.errors import UserError
-from inat_cnn.trial_config import parse_trial_config
 from inat_cnn.training.optim import make_schedule
+from inat_cnn.trial_config import parse_trial_config
 
 TINY = {"model": "scratch", "image_size": 16, "conv_blocks": 2, "filters": 8, "dense_units": 16, "batch_size": 16,
         "learning_rate": 0.01, "viz": False}

@@ -26,9 +26,9 @@ from inat_cnn.models import build_model, load_model, save_model
 from inat_cnn.models.predict import predict_probs
 from inat_cnn.report.model_card import render_model_card
 from inat_cnn.report.records import SweepResult, TrialRecord
-from inat_cnn.trial_config import parse_trial_config
 from inat_cnn.training import run_trial
 from inat_cnn.training.optim import compile_model
+from inat_cnn.trial_config import parse_trial_config
 
 SIZE = 32
 COMMON = {"image_size": SIZE, "batch_size": 8, "epochs": 1, "viz": False}

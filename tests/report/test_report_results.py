@@ -12,9 +12,9 @@ import yaml
 from report_sweeps import SIZE, T, make_sweep, tiny_model
 
 from inat_cnn.errors import UserError
-from inat_cnn.report.dashboard import write_report
-from inat_cnn.export.evaluate import score
 from inat_cnn.export.best import export_best
+from inat_cnn.export.evaluate import score
+from inat_cnn.report.dashboard import write_report
 from inat_cnn.report.results import read_sweep_results
 
 

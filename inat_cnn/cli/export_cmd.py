@@ -39,14 +39,18 @@ def best(
     snapshots/, seeds/)."""
     from ..engine.storage import resolve_storage, storage_url
     from ..export.best import check_destination, export_best
+    from ..outcome import TOP_K
     from ..report.records import format_value
-    from ..report.results import read_sweep_results
+    from ..report.results import complete_pending, read_sweep_results
     from ..workspace import Workspace
 
     storage = resolve_storage(storage, storage_file)
     ws = Workspace.resolve(workspace)
     check_destination(out, force, workspace=ws.root)
     result = read_sweep_results(sweep_id, backend=backend, storage=storage, workspace=workspace)
+    # every exported trial (the best, the top-k ensemble's) has its test score and figures
+    result = complete_pending(result, top_k=max(top_k, TOP_K), data_root=data, workspace=ws.root, storage=storage,
+                              log=lambda line: console.print(f"  {line}"))
     exported = export_best(result, out, top_k=top_k, force=force, data_root=data, cache_dir=ws.cache if data else None,
                            workspace=ws.root, snapshots=snapshots, seeds=seeds, wait_s=wait or None,
                            storage_url=storage_url(storage, ws) if backend == "local" else None,

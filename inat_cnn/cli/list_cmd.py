@@ -7,9 +7,10 @@ from pathlib import Path
 
 import typer
 
+from ..outcome import TRIAL_STATES
 from .options import StorageFileOpt, StorageOpt, WorkspaceOpt
 
-_STATES = ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL")
+_STATES = tuple(TRIAL_STATES)  # Optuna's names, in the order every listing uses
 
 
 def register(app: typer.Typer) -> None:

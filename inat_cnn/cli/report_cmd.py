@@ -23,10 +23,12 @@ def report(
     """Leaderboard, parallel coordinates, parameter importance, learning curves and the best trial's figures."""
     from ..engine.storage import resolve_storage
     from ..report.dashboard import write_report
-    from ..report.results import read_sweep_results
+    from ..report.results import complete_pending, read_sweep_results
 
     storage = resolve_storage(storage, storage_file)
     result = read_sweep_results(sweep_id, backend=backend, storage=storage, workspace=workspace)
+    # the top trials a post_training: top_k | export sweep left untested and undrawn
+    result = complete_pending(result, workspace=workspace, storage=storage, log=lambda line: console.print(f"  {line}"))
     written = write_report(result, out)
     counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n) or "no trials"
     console.print(f"[bold green]✓[/] wrote {written.html} ({counts}); "

@@ -94,20 +94,25 @@ def record_from_optuna(trial: Any, goal: str) -> TrialRecord:
     )
 
 
-def complete_pending(result: SweepResult, *, top_k: int = TOP_K, workspace: str | Path | None = None,
-                     storage: str | None = None, log: Callable[[str], None] = print) -> SweepResult:
+def complete_pending(result: SweepResult, *, top_k: int = TOP_K, data_root: str | Path | None = None,
+                     workspace: str | Path | None = None, storage: str | None = None,
+                     log: Callable[[str], None] = print) -> SweepResult:
     """Test and draw the top ``top_k`` trials that left it for later (``post_training: top_k | export``),
-    then read the sweep again; ``result`` itself when none did (or it is not a local sweep)."""
+    on ``data_root`` (default: the sweep's dataset), then read the sweep again; ``result`` itself when
+    none did (or it is not a local sweep)."""
     pending = [t for t in result.ranked()[:top_k] if t.outcome.pending and t.model_path is not None]
     if result.backend != "local" or not pending:
         return result
-    if not result.data_root:
-        raise UserError(f"sweep {result.sweep_id} records no dataset: its trials' figures cannot be drawn")
+    root = data_root or result.data_root
+    if not root:
+        raise UserError(f"sweep {result.sweep_id} records no dataset: pass --data ROOT to test and draw "
+                        f"{', '.join(t.name for t in pending)}")
     from ..training.post_training import complete_trial
 
     for trial in pending:
-        log(f"{trial.name}: {' and '.join(trial.outcome.pending)} left for the report, doing it now")
-        complete_trial(trial.trial_dir, Path(result.data_root), workspace=workspace)
+        log(f"{trial.name}: {' and '.join(trial.outcome.pending)} left for later (post_training: "
+            f"{trial.outcome.post_training}); doing it now")
+        complete_trial(trial.trial_dir, Path(root), workspace=workspace)
     return load_local_sweep(result.sweep_id, storage=storage, workspace=workspace)
 
 

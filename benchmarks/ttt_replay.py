@@ -129,7 +129,7 @@ def _encode(params: dict[str, Any], space: dict[str, Any]) -> list[float]:
     return row
 
 
-def tpe_startup(curves: dict[str, Any], space: dict[str, Any], run_cap: int, repeats: int = 24) -> dict[str, Any]:
+def tpe_startup(curves: dict[str, Any], space: dict[str, Any], run_cap: int, repeats: int = 48) -> dict[str, Any]:
     import numpy as np
     import optuna
     from scipy.stats import spearmanr

@@ -46,11 +46,30 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             "breakdown_share": shares([x["breakdown"] for x in runs]),
             "per_trial_s": _median(_trial_seconds(x) for x in runs),
         }
+    out["peer"]["startup_parts_s"] = _startup_parts([r["peer"] for r in rows])
+    trials = [t for r in rows for t in r["peer"]["trials"] if t["epochs"]]
+    hits = sum(t["reached_at"] is not None for t in trials)  # random configurations: a second base-rate estimate
+    out["peer"]["trials_reaching"] = f"{hits}/{len(trials)}"
+    decode = results.get("decode") or {}
+    if decode.get("images_per_s"):  # tf.data decoding inside the peer's epochs, at the decode-only pass's rate
+        epochs = sum(t["epochs"] for r in rows for t in r["peer"]["trials"])
+        out["peer"]["decode_estimate_s"] = round(epochs * decode["images"] / decode["images_per_s"], 1)
+        out["peer"]["epochs_run"] = epochs
     point, lo, hi = bootstrap_ratio([r["ours"]["time_to_target_s"] for r in rows],
                                     [r["peer"]["time_to_target_s"] for r in rows])
     per_seed = [r["peer"]["time_to_target_s"] / r["ours"]["time_to_target_s"] for r in rows]
     out.update(ratio=point, ratio_interval_90=[lo, hi], median_per_seed_ratio=statistics.median(per_seed))
     return out
+
+
+def _startup_parts(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The peer trials' launch-to-fit time by part, summed over every trial of every seed."""
+    parts: dict[str, float] = {}
+    for run in runs:
+        for trial in run["trials"]:
+            for key, value in (trial.get("startup_parts_s") or {}).items():
+                parts[key] = round(parts.get(key, 0.0) + value, 1)
+    return parts
 
 
 def _median(values) -> float | None:
@@ -90,6 +109,10 @@ def table(results: dict[str, Any]) -> str:
     for arm in ARMS:
         parts = ", ".join(f"{k[:-2]} {v:.0%}" for k, v in s[arm]["breakdown_share"].items())
         lines.append(f"{arm} time: {parts}")
+    p = s["peer"]
+    lines.append(f"peer trials (random configurations) reaching the target: {p['trials_reaching']}")
+    lines.append(f"peer launch-to-fit by part (s, all trials): {p['startup_parts_s']}; decoding inside its "
+                 f"{p.get('epochs_run', '?')} epochs ~{p.get('decode_estimate_s', '?')} s (decode-only pass rate)")
     return "\n".join(lines)
 
 

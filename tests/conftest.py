@@ -13,6 +13,24 @@ os.environ.pop("WANDB_API_KEY", None)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture
+def run_cli(capsys):
+    """The `inat-cnn` command line in this process (where start-up is not what a test is about):
+    ``run_cli("sweep", "list")`` -> (exit code, stdout, stderr)."""
+    from inat_cnn.cli import main
+
+    def run(*argv) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as stop:
+            code = stop.code or 0
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _isolated_workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("INAT_CNN_HOME", str(tmp_path / "workspace"))

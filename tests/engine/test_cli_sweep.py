@@ -15,28 +15,26 @@ def inat(*args, env=None):
                           timeout=120, env={**os.environ, **(env or {})})
 
 
-@pytest.mark.slow
-def test_create_then_status_and_clear_errors(tmp_path):
+def test_create_then_status_and_clear_errors(tmp_path, run_cli):
     ws = tmp_path / "ws"
-    created = inat("sweep", "create", SWEEPS / "smoke.yaml", "--workspace", ws)
-    assert created.returncode == 0, created.stderr
-    sweep_id = created.stdout.strip().splitlines()[-1]
+    code, out, err = run_cli("sweep", "create", SWEEPS / "smoke.yaml", "--workspace", ws)
+    assert code == 0, err
+    sweep_id = out.strip().splitlines()[-1]
     assert sweep_id.startswith("smoke-")
-    status = inat("sweep", "status", sweep_id, "--workspace", ws)
-    assert status.returncode == 0 and f"sweep {sweep_id}" in status.stdout
-    unknown = inat("sweep", "status", "nope-000000", "--workspace", ws)
-    assert unknown.returncode == 2 and sweep_id in unknown.stderr and "Traceback" not in unknown.stderr
-    no_data = inat("agent", sweep_id, "--data", tmp_path / "missing", "--workspace", ws)
-    assert no_data.returncode == 2 and "no such dataset folder" in no_data.stderr
+    code, out, _ = run_cli("sweep", "status", sweep_id, "--workspace", ws)
+    assert code == 0 and f"sweep {sweep_id}" in out
+    code, _, err = run_cli("sweep", "status", "nope-000000", "--workspace", ws)
+    assert code == 2 and sweep_id in err and "Traceback" not in err
+    code, _, err = run_cli("agent", sweep_id, "--data", tmp_path / "missing", "--workspace", ws)
+    assert code == 2 and "no such dataset folder" in err
 
 
-@pytest.mark.slow
-def test_local_engine_refuses_what_optuna_cannot_honour(tmp_path):
+def test_local_engine_refuses_what_optuna_cannot_honour(tmp_path, run_cli):
     spec = tmp_path / "p.yaml"
     spec.write_text("method: random\nparameters:\n  model: {value: scratch}\n"
                     "  dropout: {values: [0.1, 0.2], probabilities: [0.2, 0.8]}\n")
-    proc = inat("sweep", "create", spec, "--workspace", tmp_path / "ws")
-    assert proc.returncode == 2 and "parameters.dropout.probabilities" in proc.stderr
+    code, _, err = run_cli("sweep", "create", spec, "--workspace", tmp_path / "ws")
+    assert code == 2 and "parameters.dropout.probabilities" in err
 
 
 def test_gpu_flag_sets_cuda_visible_devices_before_the_framework_loads(tmp_path, monkeypatch):

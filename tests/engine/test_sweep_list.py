@@ -23,26 +23,26 @@ def _studies(ws: Path) -> list[str]:
     return sorted(s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{ws / 'sweeps.db'}"))
 
 
-@pytest.mark.slow
-def test_create_twice_is_one_sweep_unless_new_and_list_shows_them(tmp_path):
+def test_create_twice_is_one_sweep_unless_new_and_list_shows_them(tmp_path, run_cli):
     ws = tmp_path / "ws"
-    first = inat("sweep", "create", SMOKE, "--workspace", ws)
-    assert first.returncode == 0, first.stderr
-    sweep_id = first.stdout.split()[-1]
-    again = inat("sweep", "create", SMOKE, "--workspace", ws)
-    assert again.returncode == 0 and again.stdout.split()[-1] == sweep_id
-    assert f"sweep {sweep_id} was already made from this file" in again.stderr and "--new" in again.stderr
+    code, out, _ = run_cli("sweep", "create", SMOKE, "--workspace", ws)
+    assert code == 0
+    sweep_id = out.split()[-1]
+    code, out, err = run_cli("sweep", "create", SMOKE, "--workspace", ws)
+    assert code == 0 and out.split()[-1] == sweep_id
+    assert f"sweep {sweep_id} was already made from this file" in err and "--new" in err
     # a copy with other comments and key order is the same spec
     copy = tmp_path / "copy.yaml"
     copy.write_text("# my copy\n" + yaml.safe_dump(yaml.safe_load(SMOKE.read_text()), sort_keys=True))
-    assert inat("sweep", "create", copy, "--workspace", ws).stdout.split()[-1] == sweep_id
-    fresh = inat("sweep", "create", SMOKE, "--workspace", ws, "--new")
-    assert fresh.returncode == 0 and fresh.stdout.split()[-1] != sweep_id
-    assert _studies(ws) == sorted([sweep_id, fresh.stdout.split()[-1]])
+    assert run_cli("sweep", "create", copy, "--workspace", ws)[1].split()[-1] == sweep_id
+    code, out, _ = run_cli("sweep", "create", SMOKE, "--workspace", ws, "--new")
+    fresh = out.split()[-1]
+    assert code == 0 and fresh != sweep_id
+    assert _studies(ws) == sorted([sweep_id, fresh])
 
-    listed = inat("sweep", "list", "--workspace", ws)
-    assert listed.returncode == 0, listed.stderr
-    rows = [line for line in listed.stdout.splitlines() if line.startswith("smoke-")]
+    code, out, err = run_cli("sweep", "list", "--workspace", ws)
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("smoke-")]
     assert len(rows) == 2 and all(" smoke " in r and "not stated yet" in r for r in rows)
     digest = sweep_id.rsplit("-", 1)[1]
     assert all(digest in r.split()[2] for r in rows)  # both come from the same spec

@@ -40,6 +40,7 @@ def sweep(tmp_path_factory):
     return root, url, read_sweep_results("exp-1", storage=url)
 
 
+@pytest.mark.slow
 def test_export_reloads_and_predicts_identically(sweep, tmp_path):
     _, _, result = sweep
     best = result.best()
@@ -63,6 +64,7 @@ def test_export_reloads_and_predicts_identically(sweep, tmp_path):
     assert sorted(p.name for p in (out / "viz").iterdir()) == ["confusion_matrix.png", "filters.png"]
 
 
+@pytest.mark.slow
 def test_export_carries_no_secrets(sweep, tmp_path):
     _, _, result = sweep
     out = export_best(result, tmp_path / "best").out
@@ -73,6 +75,7 @@ def test_export_carries_no_secrets(sweep, tmp_path):
     assert "env" not in json.loads((out / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_ensemble_equals_mean_of_member_softmax(sweep, tmp_path):
     _, _, result = sweep
     exported = export_best(result, tmp_path / "top3", top_k=3)
@@ -92,6 +95,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_force_replaces_only_an_earlier_export_and_a_failure_keeps_it(sweep, tmp_path, capsys):
     root, url, result = sweep
     out = tmp_path / "out"
@@ -170,6 +174,7 @@ def test_export_without_finished_trials_is_a_user_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_ensemble_and_evaluate_on_real_test_split(sweep, tmp_path, capsys):
     """--data measures ensemble and best-model test accuracy; `evaluate` agrees on both."""
     from inat_cnn.data import load_splits, synthesize
@@ -198,6 +203,7 @@ def test_ensemble_and_evaluate_on_real_test_split(sweep, tmp_path, capsys):
     assert f"test accuracy {ensemble['best_single_test_accuracy']:.4f}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_evaluate_rejects_a_model_for_other_classes(sweep, tmp_path, capsys):
     from inat_cnn.data import synthesize
 
@@ -215,6 +221,7 @@ def test_tiny_model_is_deterministic():
     np.testing.assert_array_equal(a, tiny_model(1).predict(x, verbose=0))
 
 
+@pytest.mark.slow
 def test_report_and_viz_out_replace_only_their_own_earlier_files(sweep, tmp_path, capsys):
     """`report --out` and `viz --out` used to write over whatever file they were given (a database, a model)."""
     _, url, result = sweep

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import atomic
 from ..errors import TrialFailed, TrialPruned, UserError
-from ..outcome import TrialOutcome, build_outcome, deferred_parts, monitored_metric, train_throughput
+from ..outcome import (DEFAULT_GOAL, DEFAULT_METRIC, TrialOutcome, build_outcome, deferred_parts,
+                       monitored_metric, train_throughput)
 from ..trial_config import METRIC_GOALS, parse_trial_config, resolved_dict
 from ..workspace import Workspace
 from . import artifacts
@@ -40,8 +41,8 @@ def phase_plan(config) -> list[tuple[str, int, int, float]]:
     return config.phases()
 
 
-def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = "val_accuracy",
-              goal: str = "maximize", on_epoch_end: Callable[[int, dict], Any] | None = None,
+def run_trial(config, data_root, out_dir, *, workspace=None, metric: str = DEFAULT_METRIC,
+              goal: str = DEFAULT_GOAL, on_epoch_end: Callable[[int, dict], Any] | None = None,
               wandb_group: str | None = None, wandb_project: str = "inat-cnn", wandb_mode: str | None = None,
               run_name: str | None = None, splits=None, stop: StopRequest | None = None,
               resume: dict[str, Any] | None = None, top_k_bar: float | str | None = INLINE) -> TrialOutcome:

@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import atomic
 from ..errors import TrialFailed, TrialPruned, UserError
-from ..outcome import (DEFAULT_GOAL, DEFAULT_METRIC, TrialOutcome, build_outcome, deferred_parts,
-                       monitored_metric, train_throughput)
+from ..outcome import (
+    DEFAULT_GOAL,
+    DEFAULT_METRIC,
+    TrialOutcome,
+    build_outcome,
+    deferred_parts,
+    monitored_metric,
+    train_throughput,
+)
 from ..trial_config import METRIC_GOALS, parse_trial_config, resolved_dict
 from ..workspace import Workspace
 from . import artifacts

@@ -4,7 +4,6 @@ SQLite's own words, and nothing written into a damaged file."""
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,18 @@ SMOKE = Path(__file__).parents[2] / "sweeps" / "smoke.yaml"
 PAGE = 4096
 
 
-def inat(*args):
-    return subprocess.run([sys.executable, "-m", "inat_cnn", *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
-
-
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _made(ws: Path) -> tuple[Path, str]:
-    created = inat("sweep", "create", SMOKE, "--workspace", ws)
-    assert created.returncode == 0, created.stderr
-    return ws / "sweeps.db", created.stdout.split()[-1]
+def _made(ws: Path, run_cli) -> tuple[Path, str]:
+    code, out, err = run_cli("sweep", "create", SMOKE, "--workspace", ws)
+    assert code == 0, err
+    return ws / "sweeps.db", out.split()[-1]
 
 
-@pytest.mark.slow
-def test_a_damaged_database_is_refused_and_left_untouched(tmp_path):
-    db, sweep_id = _made(tmp_path / "ws")
+def test_a_damaged_database_is_refused_and_left_untouched(tmp_path, run_cli):
+    db, sweep_id = _made(tmp_path / "ws", run_cli)
     pages = db.stat().st_size // PAGE
     assert pages > 8
     with open(db, "r+b") as fh:  # overwrite three pages in the middle, as a bad sector or a torn copy would
@@ -39,16 +32,16 @@ def test_a_damaged_database_is_refused_and_left_untouched(tmp_path):
     before = _digest(db)
     for args in (("sweep", "create", SMOKE, "--new"), ("sweep", "status", sweep_id), ("sweep", "list"),
                  ("report", sweep_id)):
-        proc = inat(*args, "--workspace", tmp_path / "ws")
-        assert proc.returncode == 2, (args, proc.stderr[-2000:])
-        assert "database disk image is malformed" in proc.stderr and str(db) in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr and "exceeding max length" not in proc.stderr
+        code, _, err = run_cli(*args, "--workspace", tmp_path / "ws")
+        assert code == 2, (args, err[-2000:])
+        assert "database disk image is malformed" in err and str(db) in err, err
+        assert "Traceback" not in err and "exceeding max length" not in err
     assert _digest(db) == before  # never written into
 
 
-@pytest.mark.slow
-def test_a_read_only_database_is_told_as_such(tmp_path):
-    db, sweep_id = _made(tmp_path / "ws")
+@pytest.mark.slow  # mounts a tmpfs
+def test_a_read_only_database_is_told_as_such(tmp_path, run_cli):
+    db, sweep_id = _made(tmp_path / "ws", run_cli)
     mount = tmp_path / "ro"
     mount.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
@@ -63,9 +56,9 @@ def test_a_read_only_database_is_told_as_such(tmp_path):
         ro_db.write_bytes(db.read_bytes())
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         for args in (("sweep", "create", SMOKE, "--new"), ("sweep", "status", sweep_id)):
-            proc = inat(*args, "--workspace", mount / "ws")
-            assert proc.returncode == 2, (args, proc.stderr[-2000:])
-            assert "read-only" in proc.stderr and "attempt to write a readonly database" in proc.stderr
-            assert str(ro_db) in proc.stderr and "Traceback" not in proc.stderr
+            code, _, err = run_cli(*args, "--workspace", mount / "ws")
+            assert code == 2, (args, err[-2000:])
+            assert "read-only" in err and "attempt to write a readonly database" in err
+            assert str(ro_db) in err and "Traceback" not in err
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -22,7 +22,7 @@ import numpy as np
 from ..data.cache import PARTS
 from . import cache as fcache
 from .cut import find_cut, prefix_model, suffix_model
-from .suffix import FeatureBatches, on_full_model
+from .suffix import BestWeights, FeatureBatches, on_full_model
 
 ENV_SWITCH = "INAT_CNN_FEATURE_CACHE"
 ENV_BUDGET = "INAT_CNN_FEATURE_CACHE_MAX_GB"
@@ -42,6 +42,7 @@ class CachedPhase:
     full: keras.Model | None = None  # the full model, whose layers the suffix runs
     cut: Any = None  # the Cut (its prefix layers' weights are what the features were computed with)
     weights_xxh3: str | None = None  # their hash at build time
+    best: BestWeights | None = None  # the suffix's variables as the checkpoint file holds them
 
     @property
     def used(self) -> bool:
@@ -89,8 +90,12 @@ def _split_identity(splits) -> str:
 
 
 def plan_phase(model: keras.Model, config, splits, cache_dir: Path, phase: str, train, callbacks: list, *,
-               log=lambda msg: None, dtype: str = "float16") -> CachedPhase:
-    """Decide for one phase (after ``apply_phase`` and ``compile_model`` on the full model)."""
+               log=lambda msg: None, dtype: str = "float16", checkpoint: Path | None = None) -> CachedPhase:
+    """Decide for one phase (after ``apply_phase`` and ``compile_model`` on the full model).
+
+    ``checkpoint``: the file a callback saves the best epoch's full model to (its weights are then kept in
+    memory too, for ``test_on_features``).
+    """
     from ..models.finetune import find_backbone
 
     why = switched_off(config)
@@ -108,10 +113,10 @@ def plan_phase(model: keras.Model, config, splits, cache_dir: Path, phase: str, 
         why = _budget_problem(fcache.estimate_bytes(shapes, rows), fcache.features_root(cache_dir))
     if why is not None:
         return CachedPhase({"phase": phase, "used": False, "reason": why})
-    return _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype)
+    return _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype, checkpoint)
 
 
-def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype) -> CachedPhase:
+def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype, checkpoint) -> CachedPhase:
     started = time.perf_counter()
     prefix = prefix_model(cut)
 
@@ -136,8 +141,10 @@ def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log,
               "build_s": round(time.perf_counter() - started, 3), "bytes": features.bytes,
               "dtype": features.meta["dtype"], "cut": cut.describe(),
               "first_build_s": features.meta.get("seconds")}
-    return CachedPhase(record, suffix, train_batches, val_batches, on_full_model(callbacks, model), test_batches,
-                       model, cut, identity["weights_xxh3"])
+    best = BestWeights(suffix, checkpoint) if checkpoint is not None else None
+    fit_callbacks = on_full_model(callbacks, model) + ([best] if best else [])  # after the one that saves
+    return CachedPhase(record, suffix, train_batches, val_batches, fit_callbacks, test_batches, model, cut,
+                       identity["weights_xxh3"], best)
 
 
 def finish_phase(phase: CachedPhase, train) -> None:
@@ -159,18 +166,24 @@ def test_on_features(phase: CachedPhase | None, checkpoint: Path, records: tuple
     """
     if phase is None or not phase.used or phase.test is None or not len(phase.test.y):
         return {}
-    why = "a snapshot ensemble: its snapshots are tested on the images" if snapshots else None
-    if why is None:
+    if snapshots:
+        return _not_on_features(records, "a snapshot ensemble: its snapshots are tested on the images")
+    source = "kept in memory"
+    if phase.best is None or not phase.best.restore():  # the best epoch was not this phase's: read the file
+        source = checkpoint.name
         with warnings.catch_warnings():  # the optimizer's state is not what is tested: skipping it is fine
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             phase.full.load_weights(checkpoint)
-        if fcache.weights_hash(phase.cut.prefix_layers()) != phase.weights_xxh3:
-            why = "the best checkpoint's frozen layers differ from the ones the features were computed with"
-    if why is not None:
-        return {"feature_cache": (*records, {"phase": "test", "used": False, "reason": why})}
+    if fcache.weights_hash(phase.cut.prefix_layers()) != phase.weights_xxh3:
+        return _not_on_features(records, "the best checkpoint's frozen layers differ from the ones the features "
+                                         "were computed with")
     started = time.perf_counter()
     scores = phase.suffix.evaluate(phase.test, verbose=0, return_dict=True)
     record = {"phase": "test", "used": True, "key": phase.record["key"], "dtype": phase.record["dtype"],
-              "seconds": round(time.perf_counter() - started, 3)}
+              "weights": source, "seconds": round(time.perf_counter() - started, 3)}
     return {"test_loss": float(scores["loss"]), "test_accuracy": float(scores["accuracy"]),
             "feature_cache": (*records, record)}
+
+
+def _not_on_features(records: tuple, why: str) -> dict[str, Any]:
+    return {"feature_cache": (*records, {"phase": "test", "used": False, "reason": why})}

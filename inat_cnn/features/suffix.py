@@ -9,6 +9,9 @@ for on the full model stops the suffix's ``fit``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import keras
 import numpy as np
 from keras.src import utils as keras_utils
@@ -75,3 +78,36 @@ class OnFullModel(keras.callbacks.Callback):
 
 def on_full_model(callbacks: list, full: keras.Model) -> list:
     return [OnFullModel(c, full) for c in callbacks]
+
+
+def _file_state(path: Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class BestWeights(keras.callbacks.Callback):
+    """After each epoch (and after the callback that saves the checkpoint): when ``checkpoint`` was rewritten,
+    a copy of the suffix's variables, the only ones that train. ``restore()`` puts them back when the file is
+    still the one they were copied with (the prefix's weights, frozen, are checked apart)."""
+
+    def __init__(self, suffix: keras.Model, checkpoint: Path):
+        super().__init__()
+        self.variables, self.checkpoint = list(suffix.variables), Path(checkpoint)
+        self.seen, self.values, self.state = _file_state(self.checkpoint), None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = _file_state(self.checkpoint)
+        if now is not None and now != self.seen:
+            self.values, self.state = [np.array(v.numpy()) for v in self.variables], now
+        self.seen = now
+
+    def restore(self) -> bool:
+        """Whether the copy matched the file on disk and was put back."""
+        if self.values is None or _file_state(self.checkpoint) != self.state:
+            return False
+        for variable, value in zip(self.variables, self.values):
+            variable.assign(value)
+        return True

@@ -218,7 +218,8 @@ def _feature_phase(live: _Live, model, config, splits, ws, phase: str, train, ca
     """Whether this phase trains the suffix on cached frozen-prefix features (the record goes to metrics.json)."""
     from ..features.phase import plan_phase
 
-    cached = plan_phase(model, config, splits, ws.cache, phase, train, callbacks, log=log.info)
+    cached = plan_phase(model, config, splits, ws.cache, phase, train, callbacks, log=log.info,
+                        checkpoint=live.monitor.checkpoint)
     live.note(feature_cache=(*live.outcome.feature_cache, cached.record))
     live.features = cached if cached.used else live.features
     return cached

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 import yaml
 
 from ..errors import UserError
 from .agent_args import agent_parameters, parse_value, sweep_run_params
+from .options import WorkspaceOpt
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -60,13 +61,12 @@ def train(
     ctx: typer.Context,
     data: Path = typer.Option(..., "--data", envvar="INAT_CNN_DATA",
                               help="Dataset root (train/ and val/ class folders); default $INAT_CNN_DATA"),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of trial parameters"),
-    sets: Optional[list[str]] = typer.Option(None, "--set",
+    config: Path | None = typer.Option(None, "--config", help="YAML file of trial parameters"),
+    sets: list[str] | None = typer.Option(None, "--set",
                                              help="key=value (a YAML or Python literal value); repeatable"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...; "
+    out: Path | None = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...; "
                                        "under a W&B sweep run <workspace>/runs/wandb-SWEEP/RUN_ID)"),
-    workspace: Optional[Path] = typer.Option(None, "--workspace",
-                                             help="Workspace (default INAT_CNN_HOME or ./inat_runs)"),
+    workspace: Path | None = WorkspaceOpt,
     metric: str = typer.Option("val_accuracy", "--metric", help="Metric that picks the best epoch"),
     offline: bool = typer.Option(False, "--offline", help="wandb offline even with an API key"),
 ) -> None:

@@ -65,6 +65,7 @@ def _fit(tmp_path, stop, extra, epochs=5):
     return monitor
 
 
+@pytest.mark.slow
 def test_a_stop_mid_epoch_ends_fit_and_that_epoch_is_not_recorded(tmp_path):
     stop = StopRequest()
     monitor = _fit(tmp_path, stop, [_RequestAt(stop, epoch=1, batch=2)])
@@ -72,6 +73,7 @@ def test_a_stop_mid_epoch_ends_fit_and_that_epoch_is_not_recorded(tmp_path):
     assert monitor.best_epoch == 1 and (tmp_path / "m.keras").is_file()
 
 
+@pytest.mark.slow
 def test_a_stop_after_a_whole_epoch_keeps_it(tmp_path):
     stop = StopRequest()
 
@@ -84,6 +86,7 @@ def test_a_stop_after_a_whole_epoch_keeps_it(tmp_path):
     assert stop.cut_epoch is None and [row["epoch"] for row in monitor.history] == [1, 2]
 
 
+@pytest.mark.slow
 def test_a_stop_before_training_closes_the_trial_as_stopped(tiny_splits, tmp_path):
     stop = StopRequest()
     stop.request(signal.SIGTERM)

@@ -87,21 +87,23 @@ def test_postgres_extra_installs_the_driver_the_documented_url_uses(postgres, pg
     engine.dispose()
 
 
-@pytest.mark.slow  # four CLI processes
-def test_a_password_on_argv_warns_and_never_shows_in_messages(tmp_path, postgres, pg_db):
+@pytest.mark.slow  # one CLI process: the warning is what a user sees on stderr
+def test_a_password_on_argv_warns_and_never_shows_in_messages(tmp_path, postgres, pg_db, run_cli):
     sweep_file = _sweep_file(tmp_path)
     created = _cli("sweep", "create", sweep_file, "--storage", postgres.url(pg_db))
     assert created.returncode == 0, created.stderr
     assert "`ps`" in created.stderr and postgres.password not in created.stdout + created.stderr
-    missing = _cli("sweep", "status", "nope-000000", "--storage", postgres.url(pg_db))
-    assert missing.returncode == 2 and created.stdout.strip() in missing.stderr  # lists the sweep that exists
-    wrong = _cli("sweep", "status", "nope-000000", "--storage", postgres.url(pg_db).replace(postgres.password, "bad"))
-    assert wrong.returncode == 2 and "password authentication failed" in wrong.stderr
+    sweep_id = created.stdout.strip()
+    wrong_password = postgres.url(pg_db).replace(postgres.password, "bad")
     closed = postgres.url(pg_db).replace(f":{postgres.port}/", ":1/")
-    down = _cli("report", created.stdout.strip(), "--storage", closed, "--out", tmp_path / "r.html")
-    assert down.returncode == 2 and "cannot open sweep storage" in down.stderr, down.stderr
-    for done in (missing, wrong, down):
-        assert "Traceback" not in done.stderr and postgres.password not in done.stdout + done.stderr
+    missing = run_cli("sweep", "status", "nope-000000", "--storage", postgres.url(pg_db))
+    wrong = run_cli("sweep", "status", "nope-000000", "--storage", wrong_password)
+    down = run_cli("report", sweep_id, "--storage", closed, "--out", tmp_path / "r.html")
+    assert missing[0] == 2 and sweep_id in missing[2]  # lists the sweep that exists
+    assert wrong[0] == 2 and "password authentication failed" in wrong[2]
+    assert down[0] == 2 and "cannot open sweep storage" in down[2], down[2]
+    for _, out, err in (missing, wrong, down):
+        assert "Traceback" not in err and postgres.password not in out + err
 
 
 @pytest.mark.slow

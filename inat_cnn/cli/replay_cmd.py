@@ -36,12 +36,13 @@ def replay_pruning(sweep_id: str = typer.Argument(..., help="Local sweep id"),
     from ..engine import pruning
     from ..engine.replay import replay
     from ..engine.storage import load_study, open_storage, resolve_storage
+    from ..outcome import sweep_objective
     from ..workspace import Workspace
 
     url = resolve_storage(storage, storage_file) or Workspace.resolve(workspace).db_url
     study, validated = load_study(sweep_id, open_storage(url, must_exist=True))
     spec = validated.spec
-    goal = spec.metric.goal if spec.metric else "maximize"
+    goal = sweep_objective(spec.metric)[1]
     stored = pruning.pruning_options(study.user_attrs)
     options = pruning.PruningOptions(judge or stored.judge, rungs or stored.rungs)
     live = pruning.ladder(spec, pruning.max_epochs(spec), stored)

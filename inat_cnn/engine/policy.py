@@ -18,6 +18,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import outcome_of
+from ..outcome import DEFAULT_GOAL, DEFAULT_METRIC, sweep_objective
 from . import ledger
 
 STOPPED_KEY = "stopped_reason"  # study user attribute: why the sweep stopped (any agent set it)
@@ -28,8 +29,8 @@ TARGET_KEY = "target_reached"  # study user attribute: the first epoch that reac
 class Rules:
     """What of the sweep spec the agent's decisions depend on."""
 
-    metric: str = "val_accuracy"
-    goal: str = "maximize"
+    metric: str = DEFAULT_METRIC
+    goal: str = DEFAULT_GOAL
     target: float | None = None
     run_cap: int | None = None
     method: str = "random"
@@ -38,7 +39,8 @@ class Rules:
     @classmethod
     def of(cls, spec: Any) -> Rules:
         metric = spec.metric
-        return cls(metric=metric.name if metric else "val_accuracy", goal=metric.goal if metric else "maximize",
+        name, goal = sweep_objective(metric)
+        return cls(metric=name, goal=goal,
                    target=None if metric is None or metric.target is None else float(metric.target),
                    run_cap=spec.run_cap, method=spec.method,
                    grid_size=spec.grid_size() if spec.method == "grid" else None)

@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import UserError
+from ..outcome import sweep_objective
 
 OPTIONS_KEY = "pruning"  # study user attribute: PruningOptions.as_attr()
 DECISIONS_KEY = "pruning"  # trial user attribute: the list of Decision.as_attr(), one per rung reached
@@ -194,7 +195,7 @@ def make_pruner(spec: Any, max_epochs: int, options: PruningOptions = PruningOpt
     ladder_ = ladder(spec, max_epochs, options)
     if ladder_ is None:
         return optuna.pruners.NopPruner()
-    return RungPruner(ladder_, spec.metric.goal if spec.metric else "maximize")
+    return RungPruner(ladder_, sweep_objective(spec.metric)[1])
 
 
 def decision_at(pruner: Any, number: int, step: int) -> Decision | None:

@@ -104,9 +104,9 @@ class CommonTrial(BaseModel):
     seed: int = Field(0, description="Seed for weights, shuffling and augmentation")
     viz: bool = Field(True, description="Log filters, guided backprop and prediction figures at the end")
     post_training: Literal[POST_TRAINING] = Field(  # type: ignore[valid-type]
-        "inline", description="When a local-engine trial tests its best epoch and draws its figures: inline (every "
-                              "trial), top_k (a trial entering the sweep's top 3), export (none: report and export "
-                              "best do it for the trials they show)")
+        "top_k", description="When a local-engine trial tests its best epoch and draws its figures: top_k (only a "
+                             "trial entering the sweep's top 3), inline (every trial), export (none: report and "
+                             "export best do it for the trials they show)")
     feature_cache: bool = Field(True, description="Train a phase without augmentation on cached outputs of its "
                                                   "frozen layers (off: false or INAT_CNN_FEATURE_CACHE=0)")
 

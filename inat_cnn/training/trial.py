@@ -241,9 +241,14 @@ def _after_training(live: _Live, out_dir: Path, splits, config, gpu: bool, stop:
     if not (out_dir / "model.keras").is_file():  # stopped before the first whole epoch: nothing to test
         return
     metric = live.outcome.metric
-    pending = deferred_parts(config.post_training, metric=metric, value=live.monitor.best_value,
-                             goal=live.outcome.goal, bar=None if top_k_bar == INLINE else top_k_bar,
-                             can_defer=top_k_bar != INLINE and not _stopping(stop), viz=config.viz)
+
+    def left_for_later() -> tuple[str, ...]:  # ranked on what the sweep judges (a test_accuracy sweep: test)
+        value = live.outcome.test_accuracy if metric == "test_accuracy" else live.monitor.best_value
+        return deferred_parts(config.post_training, metric=metric, value=value, goal=live.outcome.goal,
+                              bar=None if top_k_bar == INLINE else top_k_bar,
+                              can_defer=top_k_bar != INLINE and not _stopping(stop), viz=config.viz)
+
+    pending = left_for_later()  # a test_accuracy sweep never defers its test: it is decided again after it
     best = None
     # a test_accuracy sweep's result is the test score itself: always measured
     if _stopping(stop) and metric != "test_accuracy" and not _quick_to_test(live.monitor, splits):
@@ -256,6 +261,7 @@ def _after_training(live: _Live, out_dir: Path, splits, config, gpu: bool, stop:
             best, tested = test_best(out_dir, splits, config, gpu, rows)
             facts.update(tested)
         live.note(**facts)
+        pending = left_for_later() if metric == "test_accuracy" else pending
     if config.viz and not _stopping(stop) and "figures" not in pending:
         best = best if best is not None else _load_best(out_dir)
         live.note(viz_error=render_figures(best, splits, out_dir, live.run))

@@ -40,6 +40,7 @@ def test_cache_equals_direct_decode_and_is_a_readonly_memmap(tiny_ds, cache_dir,
     _assert_rows_match_direct_decode(s, tiny_ds, 20, resize)
 
 
+@pytest.mark.slow  # a pool of decode processes
 def test_parallel_build_equals_serial_build(tiny_ds, cache_dir, tmp_path, monkeypatch):
     serial = load_splits(tiny_ds, 16, cache_dir=cache_dir)
     monkeypatch.setattr(cache_mod, "_SERIAL_BELOW", 0)

@@ -73,6 +73,7 @@ class _ServerApi:
         return Sweep(None, entity, project, sweep_id, attrs={"config": yaml.safe_dump(self.config)})
 
 
+@pytest.mark.slow
 def test_agent_function_trains_the_sweep_params_into_the_sweep_run(monkeypatch, tmp_path, tiny_data):
     ws = Workspace(tmp_path / "ws").ensure()
     params_file = tmp_path / "params.yaml"

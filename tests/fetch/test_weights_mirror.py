@@ -47,6 +47,7 @@ def _same_weights(model, expected) -> bool:
     return all(np.array_equal(a, b) for a, b in zip(model.get_weights(), expected, strict=True))
 
 
+@pytest.mark.slow  # builds a backbone
 def test_a_url_mirror_fills_keras_cache_and_the_backbone_loads_those_weights(server, mirror_folder, keras_cache):
     folder, expected = mirror_folder
     server.state.files[f"/keras/{MOBILENET}"] = (folder / MOBILENET).read_bytes()
@@ -58,6 +59,7 @@ def test_a_url_mirror_fills_keras_cache_and_the_backbone_loads_those_weights(ser
     assert _same_weights(again, expected) and len(server.state.requests) == 1
 
 
+@pytest.mark.slow  # builds a backbone
 def test_a_folder_mirror_from_the_environment_serves_trials_and_weights_fetch(mirror_folder, keras_cache,
                                                                               monkeypatch, capsys):
     folder, expected = mirror_folder
@@ -72,6 +74,7 @@ def test_a_folder_mirror_from_the_environment_serves_trials_and_weights_fetch(mi
     assert (keras_cache / MOBILENET).read_bytes() == (folder / MOBILENET).read_bytes()
 
 
+@pytest.mark.slow  # builds a backbone
 def test_a_local_weights_file_still_loads(mirror_folder, keras_cache):
     folder, expected = mirror_folder
     assert _same_weights(load_backbone("mobilenet_v2", str(folder / MOBILENET), 32), expected)
@@ -86,6 +89,7 @@ def test_a_mirror_file_that_fails_keras_recorded_hash_is_refused(server, keras_c
     assert not (keras_cache / VGG16).exists() and not list(keras_cache.glob("*.part*"))
 
 
+@pytest.mark.slow  # builds a backbone
 def test_a_mirror_without_the_file_says_which_file_is_missing(server, tmp_path, keras_cache):
     with pytest.raises(UserError, match=f"{MOBILENET}.*HTTP 404"):
         load_backbone("mobilenet_v2", "imagenet", 32, mirror=server.url("/keras"))

@@ -26,6 +26,7 @@ def test_registry_covers_the_vocabulary():
     assert set(REGISTRY) == set(BACKBONES)
 
 
+@pytest.mark.slow  # builds each full-size backbone
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_analytic_counts_match_keras(backbone):
     model = build_model(_config(backbone, trainable_layers=4, extra_dense=8), 3)
@@ -96,6 +97,7 @@ def test_frozen_k_trains_exactly_k_layers_and_keeps_bn_in_inference_mode():
     assert tuning_ratios(model)["layer_tuning_ratio"] == pytest.approx(1 / len(weighted))
 
 
+@pytest.mark.slow
 def test_finetune_model_round_trips_in_safe_mode(tmp_path):
     model = build_model(_config("mobilenet_v2", augment=True), 3)
     model.save(tmp_path / "m.keras")

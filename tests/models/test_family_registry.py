@@ -18,6 +18,7 @@ TINY = {"scratch": {"image_size": 16, "conv_blocks": 2, "filters": 4, "dense_uni
         "resnet": {"depth": 8, "width": 4, "image_size": 16}}
 
 
+@pytest.mark.slow  # builds every family
 def test_every_registered_family_builds_counts_and_plans_its_phases():
     assert set(FAMILY_REGISTRY) == set(TINY) == {"scratch", "finetune", "resnet"}
     for name in FAMILY_REGISTRY:

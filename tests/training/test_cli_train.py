@@ -47,6 +47,7 @@ def test_model_summary_prints_rows_totals_and_convention(capsys):
     assert "block2_conv (Conv2D)" in out and "Total params:" in out and "multiply-add = 2 FLOPs" in out
 
 
+@pytest.mark.slow
 def test_train_command_runs_what_wandb_agent_passes(tiny_root, tmp_path, capsys):
     out = tmp_path / "trial"
     assert run_cli(["train", "--data", str(tiny_root), "--out", str(out), "--workspace", str(tmp_path / "ws"),
@@ -58,6 +59,7 @@ def test_train_command_runs_what_wandb_agent_passes(tiny_root, tmp_path, capsys)
     assert "best epoch 1" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_the_trial_exit_1_with_its_reason(tiny_root, tmp_path, capsys):
     args = {"image_size": 24, "conv_blocks": 1, "filters": 4, "dense_units": 8, "epochs": 2, "viz": False,
             "learning_rate": 1e30, "optimizer": "sgd", "batch_norm": False}

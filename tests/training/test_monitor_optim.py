@@ -51,6 +51,7 @@ def test_minimized_metric_and_nan_guard(tmp_path):
     assert monitor.history[-1]["epoch"] == 4  # the failing epoch is still recorded
 
 
+@pytest.mark.slow  # a wandb run starts wandb-core
 def test_wandb_summary_pins_the_best_epoch_not_the_last(tmp_path):
     monitor = TrialMonitor(monitor="val_accuracy", goal="maximize", checkpoint=tmp_path / "m.keras", n_train=8)
     monitor.set_model(_model())

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..errors import outcome_of
 from ..outcome import DEFAULT_GOAL, DEFAULT_METRIC, sweep_objective
 from . import ledger
+from .pruning import pruned_note
 
 STOPPED_KEY = "stopped_reason"  # study user attribute: why the sweep stopped (any agent set it)
 TARGET_KEY = "target_reached"  # study user attribute: the first epoch that reached metric.target (TargetHit)
@@ -72,6 +73,15 @@ class TargetHit:
             return None
         return cls(int(attr["trial"]), None if attr.get("epoch") is None else int(attr["epoch"]),
                    float(attr["value"]), float(attr["target"]), attr.get("at"))
+
+
+def trial_note(user_attrs: dict[str, Any], state: str) -> str:
+    """How the engine ended a trial, in one line: the target it reached, or the rung that pruned it."""
+    hit = TargetHit.from_attr(user_attrs.get(TARGET_KEY))
+    if hit is not None:
+        where = f" at epoch {hit.epoch}" if hit.epoch is not None else ""
+        return f"reached metric target {hit.target}{where} ({hit.value:.4g})"
+    return pruned_note(user_attrs) if state == "pruned" else ""
 
 
 def reaches_target(value: float | None, rules: Rules) -> bool:

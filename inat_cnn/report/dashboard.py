@@ -117,7 +117,7 @@ def _leaderboard(result: SweepResult) -> str:
         params = [format_value(trial.params.get(name, trial.config.get(name))) for name in result.swept]
         rows.append([ranks.get(trial.number, ""), trial.name, state, *params, format_value(trial.value),
                      format_value(trial.test_accuracy), format_value(trial.epochs_run), _duration(trial.duration_s),
-                     trial.fail_reason or ""])
+                     trial.fail_reason or trial.note])
         classes.append("best" if best is not None and trial.number == best.number else "")
     return h.table(headers, rows, classes)
 

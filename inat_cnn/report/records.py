@@ -40,6 +40,7 @@ class TrialRecord:
     outcome: TrialOutcome = field(default_factory=TrialOutcome)
     trial_dir: Path | None = None
     handle: Any = field(default=None, repr=False, compare=False)
+    note: str = ""  # how the engine ended it: the rung that pruned it, the target it reached
 
     @property
     def test_accuracy(self) -> float | None:

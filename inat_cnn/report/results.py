@@ -67,6 +67,8 @@ def load_local_sweep(sweep_id: str, *, storage: str | None = None,
 
 def record_from_optuna(trial: Any, goal: str) -> TrialRecord:
     """One Optuna FrozenTrial as a TrialRecord, with its folder's config and outcome."""
+    from ..engine.policy import trial_note
+
     attrs = trial.user_attrs
     trial_dir = Path(attrs["trial_dir"]) if attrs.get("trial_dir") else None
     state = TRIAL_STATES.get(trial.state.name, trial.state.name.lower())
@@ -91,6 +93,7 @@ def record_from_optuna(trial: Any, goal: str) -> TrialRecord:
         config=config,
         outcome=outcome,
         trial_dir=trial_dir,
+        note=trial_note(attrs, state),
     )
 
 

@@ -8,7 +8,7 @@ def scripted_child(curves, key="dropout"):
     """A stand-in for ``engine.trial_process.run_in_child``: the curve ``curves[config[key]]`` (validation
     accuracy per epoch), one report per epoch, the agent's answer obeyed (prune: TrialPruned; stop: training
     ends after this epoch), and the result a finished trial sends back."""
-    def run(job, on_epoch, stop=None):
+    def run(job, on_epoch, stop=None, **_):  # last=: whether a warm spare follows (none here)
         curve, metric, seen = curves[job["config"][key]], job["metric"], []
         for epoch, value in enumerate(curve, start=1):
             seen.append(value)

@@ -11,6 +11,8 @@ from inat_cnn.engine import ledger, objective, pruning
 from inat_cnn.engine.agent import run_agent
 from inat_cnn.engine.storage import load_study
 from inat_cnn.errors import UserError
+from inat_cnn.report.dashboard import write_report
+from inat_cnn.report.results import load_local_sweep
 from inat_cnn.spec import validate_sweep_dict
 from inat_cnn.workspace import Workspace
 
@@ -101,6 +103,11 @@ def test_every_rung_decision_is_recorded_on_the_trial_and_in_its_folder(tmp_path
         pruning.pruned_note(low.user_attrs)  # the note `sweep status` shows
     folder = json.loads((ws.runs / sweep / f"trial-{low.number:04d}" / "outcome.json").read_text())
     assert folder["user_attrs"]["pruning"] == low.user_attrs["pruning"]  # what a reconcile would restore
+    result = load_local_sweep(sweep, workspace=ws.root)
+    assert next(t.note for t in result.trials if t.number == low.number) == pruning.pruned_note(low.user_attrs)
+    if judge == "best":  # the report's leaderboard shows it
+        html = write_report(result, tmp_path / "report.html").html.read_text()
+        assert "pruned at epoch 1: best 0.5 &lt; 0.85 (top 1 of 3)" in html
     rung9 = pruning.decisions_of(noisy.user_attrs)[-1]
     if judge == "best":  # kept on its best epoch so far (0.986), it finishes as the sweep's best trial
         assert noisy.state == TrialState.COMPLETE and noisy.value == 0.99 and not rung9.pruned

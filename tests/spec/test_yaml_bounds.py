@@ -29,10 +29,10 @@ def _huge(tmp_path: Path) -> Path:
 
 
 def _refused_fast(path: Path) -> UserError:
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU seconds: other processes on the machine do not count
     with pytest.raises(UserError) as info:
         load_sweep(path)
-    assert time.perf_counter() - start < 1.0  # unbounded, the bomb ran past 60 s and 3.4 GB
+    assert time.process_time() - start < 1.0  # unbounded, the bomb ran past 60 s and 3.4 GB
     assert str(path) in str(info.value)
     return info.value
 

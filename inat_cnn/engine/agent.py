@@ -30,7 +30,7 @@ from ..workspace import Workspace
 from . import optuna_adapter as adapter
 from . import policy, reconcile, recovery, sweep_data
 from .objective import TrialContext, make_objective
-from .pruning import make_pruner, max_epochs, pruning_options
+from .pruning import make_pruner, max_epochs, pruned_note, pruning_options
 from .space import make_sampler
 from .storage import GRACE_S, HEARTBEAT_S, load_study, open_storage, sweep_seed
 
@@ -120,7 +120,7 @@ def _one_trial(study: optuna.Study, objective: Callable, ctx: TrialContext, repo
         last = adapter.get_trial(study, ctx.current_trial_id)
     kind = policy.kind_of(err, last.state if last is not None else None)
     number = last.number if last is not None else None
-    why = _why(kind, err, last, ctx)
+    why = _why(kind, err, last)
     step = policy.after_trial(kind, report, number, why, max_consecutive_failures)
     _tell(kind, number, why, ctx, last, log)
     if step.requeue and step.raise_fault:
@@ -134,7 +134,7 @@ def _one_trial(study: optuna.Study, objective: Callable, ctx: TrialContext, repo
     return step.stop
 
 
-def _why(kind: str, err: BaseException | None, last: Any, ctx: TrialContext) -> str:
+def _why(kind: str, err: BaseException | None, last: Any) -> str:
     if kind in (policy.SKIPPED, policy.FULL):
         return str(err)
     if kind == policy.FAILED:
@@ -145,7 +145,9 @@ def _why(kind: str, err: BaseException | None, last: Any, ctx: TrialContext) -> 
 def _tell(kind: str, number: int | None, why: str, ctx: TrialContext, last: Any, log: Callable[[str], None]) -> None:
     """The agent's log line for one trial's end."""
     if kind == policy.PRUNED:
-        log(f"trial {number} pruned after epoch {last.user_attrs.get('epochs_run', '?')}")
+        note = pruned_note(last.user_attrs)
+        log(f"trial {number} pruned after epoch {last.user_attrs.get('epochs_run', '?')}"
+            + (f" ({note})" if note else ""))
     elif kind == policy.FINISHED:
         log(f"trial {number} finished: {ctx.metric} {last.value:.4f}")
     elif kind == policy.FAILED:

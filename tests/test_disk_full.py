@@ -30,6 +30,13 @@ def inat(*args, timeout=300):
 
 
 @pytest.fixture
+def here(run_cli, monkeypatch):
+    """The commands whose process is not the point, in this one (the same storage retry budget)."""
+    monkeypatch.setenv("INAT_CNN_STORAGE_RETRY_S", "5")
+    return run_cli
+
+
+@pytest.fixture
 def tmpfs(tmp_path):
     mount = tmp_path / "disk"
     mount.mkdir()
@@ -57,15 +64,15 @@ def _no_debris(folder: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_full_disk_requeues_the_point_and_commands_refuse(tmp_path, tmpfs):
+def test_full_disk_requeues_the_point_and_commands_refuse(tmp_path, tmpfs, here):
     data = synthesize(tmp_path / "data", classes=3, per_class=20, test_per_class=4, seed=1, min_side=24,
                       max_side=40)
     ws = tmpfs / "ws"
     spec = tmp_path / "disk.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
-    created = inat("sweep", "create", spec, "--workspace", ws, "--data", data)
-    assert created.returncode == 0, created.stderr
-    sweep_id = created.stdout.split()[-1]
+    code, out, err = here("sweep", "create", spec, "--workspace", ws, "--data", data)
+    assert code == 0, err
+    sweep_id = out.split()[-1]
     first = inat("agent", sweep_id, "--data", data, "--workspace", ws, "--count", "1", "--offline")
     assert first.returncode == 0, first.stderr[-3000:]
     model = next(ws.rglob("model.keras"))
@@ -87,44 +94,44 @@ def test_full_disk_requeues_the_point_and_commands_refuse(tmp_path, tmpfs):
     assert not (trial_dir / "model.keras").exists()  # no truncated model
     assert _no_debris(ws) == []
 
-    report = inat("report", sweep_id, "--workspace", ws, "--out", tmpfs / "report.html")
-    assert report.returncode == 2, report.stderr[-3000:]
-    assert "no space left" in report.stderr and "Traceback" not in report.stderr
+    code, _, err = here("report", sweep_id, "--workspace", ws, "--out", tmpfs / "report.html")
+    assert code == 2, err[-3000:]
+    assert "no space left" in err and "Traceback" not in err
     assert not (tmpfs / "report.html").exists()
-    export = inat("export", "best", sweep_id, "--workspace", ws, "--out", tmpfs / "best")
-    assert export.returncode == 2, export.stderr[-3000:]
-    assert "no space left" in export.stderr and "Traceback" not in export.stderr
+    code, _, err = here("export", "best", sweep_id, "--workspace", ws, "--out", tmpfs / "best")
+    assert code == 2, err[-3000:]
+    assert "no space left" in err and "Traceback" not in err
     assert not (tmpfs / "best").exists() and not list(tmpfs.glob(".best.*")) and _no_debris(tmpfs) == []
 
 
-@pytest.mark.slow
-def test_a_full_disk_under_the_sweeps_database(tmp_path, tmpfs):
+@pytest.mark.slow  # mounts a tmpfs
+def test_a_full_disk_under_the_sweeps_database(tmp_path, tmpfs, here):
     ws = tmpfs / "ws"
-    assert inat("sweep", "create", SMOKE, "--workspace", ws).returncode == 0
+    assert here("sweep", "create", SMOKE, "--workspace", ws)[0] == 0
     _fill(tmpfs, leave=0)
     other = tmp_path / "other.yaml"
     other.write_text(SMOKE.read_text().replace("name: smoke", "name: other"))
-    proc = inat("sweep", "create", other, "--workspace", ws)
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert f"cannot write the sweeps database {ws / 'sweeps.db'}" in proc.stderr
-    assert "database or disk is full" in proc.stderr and "free of" in proc.stderr and "Traceback" not in proc.stderr
+    code, _, err = here("sweep", "create", other, "--workspace", ws)
+    assert code == 2, err[-3000:]
+    assert f"cannot write the sweeps database {ws / 'sweeps.db'}" in err
+    assert "database or disk is full" in err and "free of" in err and "Traceback" not in err
     (tmpfs / "filler.bin").unlink()
-    assert inat("sweep", "list", "--workspace", ws).returncode == 0  # still whole: quick_check passes
+    assert here("sweep", "list", "--workspace", ws)[0] == 0  # still whole: quick_check passes
 
 
 @pytest.mark.slow
-def test_read_only_workspace_is_told_as_such(tmp_path, tmpfs):
+def test_read_only_workspace_is_told_as_such(tmp_path, tmpfs, here):
     data = synthesize(tmp_path / "data", classes=3, per_class=8, test_per_class=2, seed=2, min_side=24,
                       max_side=40)
     ws = tmpfs / "ws"
     spec = tmp_path / "disk.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
-    assert inat("sweep", "create", spec, "--workspace", ws).returncode == 0
+    assert inat("sweep", "create", spec, "--workspace", ws).returncode == 0  # a process: no file left open
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
-    prepare = inat("data", "prepare", data, "--image-size", "16", "--cache-dir", ws / "cache")
+    prepare = here("data", "prepare", data, "--image-size", "16", "--cache-dir", ws / "cache")
     train = inat("train", "--data", data, "--workspace", ws, "--set", "epochs=1", "--set", "image_size=16")
-    create = inat("sweep", "create", spec, "--workspace", ws, "--new")
-    for proc in (prepare, train, create):
-        assert proc.returncode == 2, proc.stderr[-3000:]
-        assert "read-only" in proc.stderr and "Traceback" not in proc.stderr
-    assert str(ws) in prepare.stderr and str(ws / "sweeps.db") in create.stderr
+    create = here("sweep", "create", spec, "--workspace", ws, "--new")
+    for code, err in ((prepare[0], prepare[2]), (train.returncode, train.stderr), (create[0], create[2])):
+        assert code == 2, err[-3000:]
+        assert "read-only" in err and "Traceback" not in err
+    assert str(ws) in prepare[2] and str(ws / "sweeps.db") in create[2]

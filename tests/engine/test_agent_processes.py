@@ -3,10 +3,10 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from inat_cnn.engine.agent import run_agent
@@ -28,6 +28,7 @@ def _wait_for(predicate, timeout=120, every=0.3):
     return False
 
 
+@pytest.mark.slow
 def test_four_agents_train_every_grid_point_exactly_once(tmp_path, tiny_data, make_sweep):
     ws = Workspace(tmp_path / "ws")
     sweep = make_sweep(ws, parameters={"filters": {"values": [2, 4, 6]}, "dense_units": {"values": [4, 8]}})
@@ -40,6 +41,7 @@ def test_four_agents_train_every_grid_point_exactly_once(tmp_path, tiny_data, ma
         assert (ws.runs / sweep / f"trial-{t.number:04d}" / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_run_cap_holds_across_agents(tmp_path, tiny_data, make_sweep):
     ws = Workspace(tmp_path / "ws")
     sweep = make_sweep(ws, method="random", run_cap=3, parameters={"dropout": {"min": 0.0, "max": 0.5}})
@@ -67,6 +69,7 @@ def _first_epoch_reported(ws, sweep):
     return any(t.state == TrialState.RUNNING and t.intermediate_values for t in _trials(ws, sweep))
 
 
+@pytest.mark.slow
 def test_sigterm_requeues_the_running_trial_and_another_agent_completes_it(tmp_path, tiny_data, make_sweep):
     ws = Workspace(tmp_path / "ws")
     sweep = make_sweep(ws, method="random", run_cap=1, parameters={"epochs": {"value": 40},
@@ -89,6 +92,7 @@ def test_sigterm_requeues_the_running_trial_and_another_agent_completes_it(tmp_p
     assert (ws.runs / sweep / f"trial-{trials[1].number:04d}" / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_sigkilled_agents_trial_is_recovered_by_heartbeat(tmp_path, tiny_data, make_sweep):
     ws = Workspace(tmp_path / "ws")
     sweep = make_sweep(ws, method="random", run_cap=1, parameters={"epochs": {"value": 40},

@@ -20,6 +20,7 @@ CURVES = {0.1: [0.60, 0.70, 0.80, 0.85, 0.88, 0.90, 0.90, 0.90, 0.91],
           0.3: [0.99] * 9}
 
 
+@pytest.mark.slow
 def test_a_trial_that_crosses_the_target_then_drops_stops_the_sweep_at_that_epoch(tmp_path, tiny_data, make_sweep,
                                                                                   monkeypatch):
     monkeypatch.setattr(objective, "run_in_child", scripted_child(CURVES))

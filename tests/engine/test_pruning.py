@@ -78,6 +78,7 @@ def test_the_pruner_judges_against_the_trials_of_a_real_study_and_keeps_its_deci
 CURVES = {0.1: list(STEADY.values()), 0.2: list(NOISY.values()), 0.3: [0.5] * 10}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("judge", ["best", "last"])
 def test_every_rung_decision_is_recorded_on_the_trial_and_in_its_folder(tmp_path, tiny_data, make_sweep, monkeypatch,
                                                                        judge):

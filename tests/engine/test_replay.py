@@ -42,6 +42,7 @@ def test_a_trial_the_sweep_pruned_but_the_replay_keeps_is_unknown_past_its_last_
     assert unknown.number == 3 and unknown.ran == 1 and unknown.saved_epochs == 0
 
 
+@pytest.mark.slow
 def test_replay_pruning_prints_what_other_rules_would_have_cut_on_a_finished_sweep(tmp_path, tiny_data, make_sweep,
                                                                                    monkeypatch, capsys):
     curves = {0.1: STEADY, 0.2: NOISY, 0.3: [0.5] * 10}

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from inat_cnn.cli.main import app
@@ -10,6 +11,7 @@ from inat_cnn.cli.main import app
 WIDE = {"COLUMNS": "250"}  # the table folds long folder names at 80 columns (a pid of 6+ digits makes it fold)
 
 
+@pytest.mark.slow
 def test_list_and_prune(tmp_path):
     from builder_proc import IDENTITY, SHAPES, compute_with, parts
 

@@ -54,6 +54,7 @@ def finetune_report(tmp_path_factory):
     return result, write_report(result, root / "out" / "report.html")
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium_without_errors(finetune_report, browser, tmp_path):
     result, written = finetune_report
     text = written.html.read_text()
@@ -77,6 +78,7 @@ def test_report_renders_in_chromium_without_errors(finetune_report, browser, tmp
     assert pixels.std() > 20 and (pixels < 200).mean() > 0.02, "screenshot looks blank"
 
 
+@pytest.mark.slow
 def test_error_hook_reports_a_broken_page(browser, tmp_path):
     """Negative control: the same self-check flags a page whose script throws."""
     from inat_cnn.report import html
@@ -101,6 +103,7 @@ def test_tuning_ratio_curve_is_per_backbone_and_sorted(finetune_report):
     assert param_panel.series[1].x == [0.0, 0.05, 0.3]
 
 
+@pytest.mark.slow
 def test_single_trial_sweep_and_cli(tmp_path, browser, capsys):
     url = make_sweep(tmp_path / "ws", [T({"learning_rate": 0.01}, curve=[0.3, 0.35])], sweep_id="one")
     out = tmp_path / "r" / "one.html"

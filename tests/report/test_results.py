@@ -116,6 +116,7 @@ class FakeApi:
         return self._sweeps[path]
 
 
+@pytest.mark.slow
 def test_wandb_sweep_reads_runs_and_exports_the_best_model(tmp_path):
     from types import SimpleNamespace
 

@@ -20,6 +20,7 @@ METRICS_KEYS = {"state", "metric", "goal", "best_epoch", "best_value", "val_accu
                 "wandb_run_dir", "fingerprint", "split_id", "class_names", "image_size", "backend"}
 
 
+@pytest.mark.slow
 def test_trial_writes_every_artefact_and_a_best_epoch_wandb_run(tiny_root, tmp_path):
     seen = []
     cfg = {**TINY_SCRATCH, "epochs": 3, "viz": True, "augment": True, "lr_schedule": "cosine"}
@@ -60,6 +61,7 @@ def test_trial_writes_every_artefact_and_a_best_epoch_wandb_run(tiny_root, tmp_p
     assert any(key.startswith("viz/") for row in read_wandb_history(metrics["wandb_run_dir"]) for key in row)
 
 
+@pytest.mark.slow
 def test_pruning_hook(tiny_splits, tmp_path):
     def prune(epoch, logs):
         raise TrialPruned(epoch)
@@ -72,6 +74,7 @@ def test_pruning_hook(tiny_splits, tmp_path):
     assert run["exit_code"] == 0 and run["summary"]["state"] == "pruned"
 
 
+@pytest.mark.slow
 def test_finetune_two_phases_and_viz_failure(tiny_splits_32, tmp_path, monkeypatch):
     import inat_cnn.viz as viz
 
@@ -90,6 +93,7 @@ def test_finetune_two_phases_and_viz_failure(tiny_splits_32, tmp_path, monkeypat
     assert result.best_value == min(row["val_loss"] for row in result.history)
 
 
+@pytest.mark.slow
 def test_out_dir_is_never_overwritten_and_splits_must_match(tiny_splits, tmp_path):
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "x").write_text("keep")

@@ -24,6 +24,7 @@ def test_redact_argv_masks_urls_and_secret_options_and_keeps_the_rest():
     assert redact_text("sqlite:////tmp/sweeps.db") == "sqlite:////tmp/sweeps.db"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [
     ["inat-cnn", "agent", "sw-1", "--storage", f"postgresql://user:{PASSWORD}@db/optuna"],
     ["inat-cnn", "sweep", "run", "s.yaml", f"--storage=postgresql://user:{PASSWORD}@db/optuna", "--api_key", KEY],

@@ -100,7 +100,8 @@ class CommonTrial(BaseModel):
                                                 "horizontal flip) or false")
     dropout: Annotated[float, Field(ge=0, lt=1)] = Field(0.2, description="Dropout before the classifier")
     early_stopping_patience: Annotated[int, Field(ge=0)] = Field(0, description="Epochs without improvement (0 = off)")
-    val_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(0.1, description="Share of train/ held out for validation")
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.1, description="Share of train/ held out for validation")
     seed: int = Field(0, description="Seed for weights, shuffling and augmentation")
     viz: bool = Field(True, description="Log filters, guided backprop and prediction figures at the end")
     post_training: Literal[POST_TRAINING] = Field(  # type: ignore[valid-type]
@@ -111,7 +112,7 @@ class CommonTrial(BaseModel):
                                                   "frozen layers (off: false or INAT_CNN_FEATURE_CACHE=0)")
 
     @model_validator(mode="after")
-    def _check_step_schedule(self) -> "CommonTrial":
+    def _check_step_schedule(self) -> CommonTrial:
         problem = step_schedule_problem(self.lr_schedule, self.lr_boundaries, self.lr_values)
         if problem:
             raise located_error(*problem)
@@ -148,7 +149,7 @@ class ScratchTrial(CommonTrial):
     dense_units: Annotated[int, Field(ge=1)] = Field(512, description="Units of the hidden dense layer")
 
     @model_validator(mode="after")
-    def _check_per_block_lists(self) -> "ScratchTrial":
+    def _check_per_block_lists(self) -> ScratchTrial:
         for key in ("filters", "kernel_size"):
             value = getattr(self, key)
             if isinstance(value, list) and len(value) != self.conv_blocks:
@@ -186,7 +187,7 @@ class FinetuneTrial(CommonTrial):
         None, description="Phase B learning rate (default learning_rate / 10)")
 
     @model_validator(mode="after")
-    def _resolve(self) -> "FinetuneTrial":
+    def _resolve(self) -> FinetuneTrial:
         if self.weights.lower() not in ("imagenet", "none") and not self.weights.strip():
             raise ValueError("weights must be imagenet, none, or a file path")
         if self.weights.lower() in ("imagenet", "none"):
@@ -245,7 +246,7 @@ class ResNetTrial(CommonTrial):
         return depth
 
     @model_validator(mode="after")
-    def _default_size(self) -> "ResNetTrial":
+    def _default_size(self) -> ResNetTrial:
         if self.image_size is None:
             self.image_size = DEFAULT_RESNET_IMAGE_SIZE
         return self
@@ -293,7 +294,8 @@ FAMILY_REGISTRY: dict[str, Family] = {f.name: f for f in (
     Family("resnet", ResNetTrial, "resnet.build_resnet", "resnet.resnet_plan"),
 )}
 FAMILIES: dict[str, type[CommonTrial]] = {name: f.config for name, f in FAMILY_REGISTRY.items()}
-AnyTrial = Union[tuple(FAMILIES.values())]  # type: ignore[valid-type]
+# built from the registry at import time: `X | Y` syntax cannot spell a union of a runtime tuple
+AnyTrial = Union[tuple(FAMILIES.values())]  # type: ignore[valid-type]  # noqa: UP007
 _TRIAL_ADAPTER: TypeAdapter[Any] = TypeAdapter(Annotated[AnyTrial, Field(discriminator="model")])
 
 

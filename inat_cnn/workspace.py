@@ -15,7 +15,7 @@ class Workspace:
     root: Path
 
     @classmethod
-    def resolve(cls, root: str | os.PathLike[str] | None = None) -> "Workspace":
+    def resolve(cls, root: str | os.PathLike[str] | None = None) -> Workspace:
         chosen = root or os.environ.get("INAT_CNN_HOME") or "inat_runs"
         return cls(Path(chosen).expanduser().resolve())
 
@@ -38,7 +38,7 @@ class Workspace:
     def trial_dir(self, sweep_id: str, trial_name: str) -> Path:
         return self.runs / sweep_id / trial_name
 
-    def ensure(self) -> "Workspace":
+    def ensure(self) -> Workspace:
         for path in (self.root, self.runs, self.cache, self.wandb_dir):
             path.mkdir(parents=True, exist_ok=True)
         return self

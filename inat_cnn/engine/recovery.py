@@ -28,8 +28,8 @@ from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy import orm as sqlalchemy_orm
 
 from . import ledger, reconcile
-from .reconcile import REQUEUED_AS
 from .optuna_adapter import backend, call, models, new_trial_in, session, stale_trial_ids, study_id, trial_id
+from .reconcile import REQUEUED_AS
 
 GRID_CLAIM = "grid_claim:"
 MAX_LOST = 3  # a point whose agent vanished this many times in a row is left failed (it may kill agents)

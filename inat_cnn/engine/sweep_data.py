@@ -3,8 +3,9 @@ recorded with its content fingerprint, and checked by every agent, whatever path
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 

@@ -8,8 +8,9 @@ what a wandb.agent call runs), since no W&B server is reachable from CI.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import UserError
 from ..outcome import sweep_objective

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..redact import redact_text
 from ..folders import read_marker, staging_folder, write_marker
+from ..redact import redact_text
 from .http import download, file_digests, hash_kind
 from .unzip import BadArchive, Limits, extract, plan
 

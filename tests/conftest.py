@@ -11,6 +11,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.pop("WANDB_API_KEY", None)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# agents in tests run a few trials each: a warm spare child per agent is mostly an extra TensorFlow import
+# on 2 cores. tests/engine/test_trial_process.py and the demo test run with the default (warm) instead.
+os.environ.setdefault("INAT_CNN_WARM_TRIAL", "0")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_runs_the_smoke_sweep_reports_and_exports(tmp_path):
-    env = {**os.environ, "INAT_CNN_HOME": "", "WANDB_MODE": "offline"}
+    env = {**os.environ, "INAT_CNN_HOME": "", "WANDB_MODE": "offline", "INAT_CNN_WARM_TRIAL": "1"}  # as users run it
     env.pop("INAT_CNN_HOME")
     cli = Path(sys.executable).parent / "inat-cnn"
     proc = subprocess.run([str(cli), "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

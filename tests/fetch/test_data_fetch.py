@@ -12,23 +12,12 @@ from pathlib import Path
 import pytest
 from zips import make_zip
 
-from inat_cnn.cli import main
 from inat_cnn.errors import UserError
 from inat_cnn.fetch import fetch_dataset
 from inat_cnn.fetch.dataset import MARKER
 from inat_cnn.fetch.unzip import Limits
 
 PATH = "/wandb_datasets/nature_12K.zip"
-
-
-def _cli(argv, capsys) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as stop:
-        code = stop.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_cut_transfer_resumes_with_range_is_verified_and_a_second_run_does_nothing(server, dataset_zip,
@@ -78,27 +67,27 @@ def test_a_file_that_changed_on_the_server_is_fetched_again_from_the_start(serve
     assert (done.data_root / "train").is_dir() and not list(done.data_root.rglob("old.jpg"))
 
 
-def test_cli_prints_the_data_path_then_does_nothing_the_second_time(server, dataset_zip, tmp_path, capsys,
+def test_cli_prints_the_data_path_then_does_nothing_the_second_time(server, dataset_zip, tmp_path, run_cli,
                                                                     monkeypatch):
     server.state.files[PATH] = dataset_zip
     monkeypatch.chdir(tmp_path)
-    code, out, err = _cli(["data", "fetch", "--url", server.url(PATH), "--dest", "data"], capsys)
+    code, out, err = run_cli("data", "fetch", "--url", server.url(PATH), "--dest", "data")
     assert code == 0, err
     assert out.strip() == f"use --data {Path('data', 'inaturalist_12K')}" and "sha256" in err
-    code, out, err = _cli(["data", "fetch", "--url", server.url(PATH), "--dest", "data"], capsys)
+    code, out, err = run_cli("data", "fetch", "--url", server.url(PATH), "--dest", "data")
     assert code == 0 and "already fetched" in err and out.strip().endswith("inaturalist_12K")
     assert len(server.state.requests) == 1
-    code, out, err = _cli(["data", "inspect", "data/inaturalist_12K"], capsys)
+    code, out, err = run_cli("data", "inspect", "data/inaturalist_12K")
     assert code == 0 and "classes=2" in out, err
 
 
-def test_404_and_connection_refused_are_one_paragraph_exit_2(server, tmp_path, capsys):
-    code, _, err = _cli(["data", "fetch", "--url", server.url("/missing.zip"), "--dest", tmp_path], capsys)
+def test_404_and_connection_refused_are_one_paragraph_exit_2(server, tmp_path, run_cli):
+    code, _, err = run_cli("data", "fetch", "--url", server.url("/missing.zip"), "--dest", tmp_path)
     assert code == 2 and "HTTP 404" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    code, _, err = _cli(["data", "fetch", "--url", f"http://127.0.0.1:{port}/x.zip", "--dest", tmp_path], capsys)
+    code, _, err = run_cli("data", "fetch", "--url", f"http://127.0.0.1:{port}/x.zip", "--dest", tmp_path)
     assert code == 2 and "connection to 127.0.0.1" in err and "refused" in err and "Traceback" not in err
     assert sorted(os.listdir(tmp_path)) == []
 
@@ -169,11 +158,11 @@ def test_a_folder_the_command_did_not_write_is_never_touched(server, dataset_zip
     assert not list(tmp_path.glob(".inaturalist_12K.partial-*"))
 
 
-def test_a_full_disk_names_the_path_and_the_free_space(server, dataset_zip, tmp_path, capsys):
+def test_a_full_disk_names_the_path_and_the_free_space(server, dataset_zip, tmp_path, run_cli):
     if not os.path.exists("/dev/full"):
         pytest.skip("this system has no /dev/full to give a real ENOSPC")
     server.state.files[PATH] = dataset_zip
     (tmp_path / "nature_12K.zip.part").symlink_to("/dev/full")  # every write there fails with ENOSPC
-    code, _, err = _cli(["data", "fetch", "--url", server.url(PATH), "--dest", tmp_path], capsys)
+    code, _, err = run_cli("data", "fetch", "--url", server.url(PATH), "--dest", tmp_path)
     assert code == 2 and "disk is full while writing" in err and "nature_12K.zip.part" in err, err
     assert " free there" in err and "Traceback" not in err

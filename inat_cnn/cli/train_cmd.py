@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from ..errors import UserError
+from ..outcome import DEFAULT_METRIC
+from ..spec.yaml_source import MAX_BYTES, parse_yaml_text
 from .agent_args import agent_parameters, parse_value, sweep_run_params
 from .options import WorkspaceOpt
 
@@ -30,10 +31,15 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
         return {}
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise UserError(f"{path}: the file is {size:,} bytes; a trial config is at most {MAX_BYTES:,} (a key: value "
+                        "per parameter): is this the right file?")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {err}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    data = parse_yaml_text(text, str(path))[0] or {}  # bounded: depth, aliases, nodes (like a sweep file)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
     return data
@@ -67,7 +73,7 @@ def train(
     out: Path | None = typer.Option(None, "--out", help="Trial folder (default <workspace>/runs/single/...; "
                                        "under a W&B sweep run <workspace>/runs/wandb-SWEEP/RUN_ID)"),
     workspace: Path | None = WorkspaceOpt,
-    metric: str = typer.Option("val_accuracy", "--metric", help="Metric that picks the best epoch"),
+    metric: str = typer.Option(DEFAULT_METRIC, "--metric", help="Metric that picks the best epoch"),
     offline: bool = typer.Option(False, "--offline", help="wandb offline even with an API key"),
 ) -> None:
     """Run one trial: fit, keep the best epoch, test it, log to wandb, write the trial folder.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..outcome import sweep_objective
+from ..outcome import DEFAULT_METRIC, sweep_objective
 from ..spec import ValidatedSweep
 from ..workspace import Workspace
 
@@ -112,7 +112,7 @@ def create(validated: ValidatedSweep, *, project: str | None = None, entity: str
     return f"{entity}/{project}/{sweep_id}"
 
 
-def trial_function(sweep_path: str, data_root: Path, workspace: Workspace, metric: str = "val_accuracy",
+def trial_function(sweep_path: str, data_root: Path, workspace: Workspace, metric: str = DEFAULT_METRIC,
                    goal: str = "maximize") -> Callable[[], None]:
     """What wandb.agent calls once per run: the sweep's config → the same run_trial as the local engine,
     keeping the best epoch of the sweep's own metric."""

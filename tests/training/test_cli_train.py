@@ -69,3 +69,19 @@ def test_nan_loss_fails_the_trial_exit_1_with_its_reason(tiny_root, tmp_path, ca
     assert metrics["state"] == "failed" and "NaN" in metrics["fail_reason"]
     run = read_wandb_run(metrics["wandb_run_dir"])
     assert run["state"] == "failed" and run["exit_code"] == 1
+
+
+def test_a_config_file_is_read_within_bounds(tmp_path):
+    """`train --config` reads its YAML like a sweep file: an alias bomb is refused at once, not expanded."""
+    import time
+    from pathlib import Path
+
+    bomb = Path(__file__).parents[1] / "spec" / "malformed" / "alias_bomb.yaml"
+    start = time.process_time()
+    with pytest.raises(UserError, match="once its aliases are expanded") as info:
+        build_trial_config(bomb, None)
+    assert time.process_time() - start < 1.0 and str(bomb) in str(info.value)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("filters: 8\n" * 20_000)
+    with pytest.raises(UserError, match="is this the right file"):
+        build_trial_config(huge, None)

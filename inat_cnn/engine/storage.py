@@ -51,7 +51,6 @@ _log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10
 GRACE_S = 30
-MAX_RETRY = 3
 RETRY_S = 300.0  # how long an outage is waited out before the agent stops (INAT_CNN_STORAGE_RETRY_S)
 STORAGE_ENV = "INAT_CNN_STORAGE"
 STORAGE_FILE_ENV = "INAT_CNN_STORAGE_FILE"

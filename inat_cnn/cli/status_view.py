@@ -47,6 +47,8 @@ def print_status(state: Any, limit: int | None = None) -> None:
     console.print(trials_table(state.rows, state.metric, title=title, limit=limit))
     console.print(f"dataset: {state.dataset}")
     console.print(seed_line(state.seed))
+    if state.pruning:
+        console.print(state.pruning)
     for failed, copy in state.settled:
         console.print(f"trial {failed} lost its agent: re-queued as trial {copy} (an agent runs it)")
     if state.stopped_reason:
@@ -54,7 +56,8 @@ def print_status(state: Any, limit: int | None = None) -> None:
 
 
 def run_and_watch(file: Path, data: Path, agents: int, storage: str | None, workspace: Any, extra: list[str],
-                  gpus: list[str] | None = None, new: bool = False, seed: int | None = None) -> str:
+                  gpus: list[str] | None = None, new: bool = False, seed: int | None = None,
+                  pruning: Any = None) -> str:
     """Create a local sweep (or continue the one this file made) and run ``agents`` agent processes on it
     under a live table; the sweep id."""
     from rich.live import Live
@@ -62,7 +65,7 @@ def run_and_watch(file: Path, data: Path, agents: int, storage: str | None, work
     from ..engine.orchestrate import create_sweep_from_file, run_agents_on
 
     sweep_id = create_sweep_from_file(file, "local", storage, workspace, str(data), new=new, seed=seed,
-                                      log=err_console.print)
+                                      log=err_console.print, pruning=pruning)
     logs = workspace.runs / sweep_id / "agents"
     console.print(f"sweep [bold]{sweep_id}[/]; starting {agents} agent(s) (logs in {logs})")
     with Live(f"starting {agents} agent(s)", console=console, refresh_per_second=1, transient=True) as live:

@@ -18,6 +18,21 @@ SeedOpt = typer.Option(None, "--seed", min=0, max=2**32 - 1,
                             "random, and bayes with one agent); stored with the sweep. Default: unseeded")
 
 
+PruneJudgeOpt = typer.Option(None, "--prune-judge", help="Local pruning: the value a trial is judged on at a rung: "
+                             "best (its best epoch so far, the default) or last (that epoch's)")
+PruneRungsOpt = typer.Option(None, "--prune-rungs", help="Local pruning: rungs at min_iter·eta^k (min_iter, W&B's "
+                             "placement, the default) or counted down from the last epoch (max_iter)")
+
+
+def _pruning(judge: str | None, rungs: str | None):  # noqa: ANN202 - engine.pruning.PruningOptions | None
+    if judge is None and rungs is None:
+        return None
+    from ..engine.pruning import PruningOptions
+
+    default = PruningOptions()
+    return PruningOptions(judge=judge or default.judge, rungs=rungs or default.rungs)
+
+
 def _describe(p) -> str:  # noqa: ANN001 - ParameterSpec
     if p.values is not None:
         return "values " + ", ".join(map(str, p.values))
@@ -69,7 +84,8 @@ def create(file: Path = typer.Argument(..., help="Sweep YAML"),
                                            "its content fingerprint; agents with other data are refused). "
                                            "Without it, the first agent's --data is adopted. W&B backend: "
                                            "the root put in the agents' command"),
-           storage_file: Path | None = StorageFileOpt, new: bool = NewOpt, seed: int | None = SeedOpt) -> None:
+           storage_file: Path | None = StorageFileOpt, new: bool = NewOpt, seed: int | None = SeedOpt,
+           prune_judge: str | None = PruneJudgeOpt, prune_rungs: str | None = PruneRungsOpt) -> None:
     """Create a sweep from a YAML file and print its id (the existing one's when this file made one already)."""
     from ..engine.orchestrate import create_sweep_from_file
     from ..engine.storage import resolve_storage
@@ -80,7 +96,7 @@ def create(file: Path = typer.Argument(..., help="Sweep YAML"),
     if backend not in ("local", "wandb"):
         raise UserError(f"--backend must be local or wandb (got {backend!r})")
     sweep_id = create_sweep_from_file(file, backend, storage, Workspace.resolve(workspace), data, new=new, seed=seed,
-                                      log=err_console.print)
+                                      log=err_console.print, pruning=_pruning(prune_judge, prune_rungs))
     print(sweep_id)
 
 
@@ -107,7 +123,8 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
         gpus: str | None = typer.Option(None, "--gpus", help="Comma-separated GPU indices, dealt round-robin "
                                         "to the agents (e.g. --agents 4 --gpus 0,1: two agents per GPU)"),
         storage: str | None = StorageOpt, workspace: Path | None = WorkspaceOpt,
-        storage_file: Path | None = StorageFileOpt, new: bool = NewOpt, seed: int | None = SeedOpt) -> None:
+        storage_file: Path | None = StorageFileOpt, new: bool = NewOpt, seed: int | None = SeedOpt,
+        prune_judge: str | None = PruneJudgeOpt, prune_rungs: str | None = PruneRungsOpt) -> None:
     """Create a local sweep and run N agents on it, with a live status table.
 
     When a sweep from the same file (same spec) exists in the storage, it is continued (--new: a new one)."""
@@ -120,7 +137,8 @@ def run(file: Path = typer.Argument(..., help="Sweep YAML"),
     extra = (["--count", str(count)] if count else []) + (["--offline"] if offline else [])
     ws = Workspace.resolve(workspace)
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-    sweep_id = run_and_watch(file, data, agents, storage, ws, extra, gpu_list, new=new, seed=seed)
+    sweep_id = run_and_watch(file, data, agents, storage, ws, extra, gpu_list, new=new, seed=seed,
+                             pruning=_pruning(prune_judge, prune_rungs))
     print_status(read_state(sweep_id, storage, ws))
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 
 SWEEPS = Path(__file__).parents[2] / "sweeps"
@@ -121,3 +122,24 @@ def test_requeue_queues_each_failed_point_once(tmp_path, tiny_data):
 
     trials = optuna.load_study(study_name=sweep_id, storage=f"sqlite:///{ws}/sweeps.db").get_trials()
     assert sorted(t.state.name for t in trials) == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
+
+
+def test_pruning_options_are_stored_at_create_shown_and_kept(tmp_path, run_cli):
+    ws = tmp_path / "ws"
+    spec = tmp_path / "hb.yaml"
+    spec.write_text((SWEEPS / "smoke.yaml").read_text().replace("parameters:", "early_terminate: {type: hyperband, "
+                                                                "min_iter: 1, eta: 3}\nparameters:", 1))
+    code, out, err = run_cli("sweep", "create", spec, "--workspace", ws, "--prune-judge", "last")
+    assert code == 0, err
+    sweep_id = out.strip().splitlines()[-1]
+    study = optuna.load_study(study_name=sweep_id, storage=f"sqlite:///{ws / 'sweeps.db'}")
+    assert study.user_attrs["pruning"] == {"judge": "last", "rungs": "min_iter"}
+    code, out, _ = run_cli("sweep", "status", sweep_id, "--workspace", ws)
+    assert "rungs min_iter" in out and "judged on the rung epoch" in out
+    code, _, err = run_cli("sweep", "create", spec, "--workspace", ws, "--prune-judge", "best")
+    assert code == 2 and "--new" in err and "judge last" in err  # its trials were judged the other way
+    code, _, err = run_cli("sweep", "create", spec, "--workspace", ws, "--prune-rungs", "sideways", "--new")
+    assert code == 2 and "min_iter, max_iter" in err
+    code, out, _ = run_cli("sweep", "create", SWEEPS / "smoke.yaml", "--workspace", ws)  # no early_terminate
+    study = optuna.load_study(study_name=out.strip().splitlines()[-1], storage=f"sqlite:///{ws / 'sweeps.db'}")
+    assert study.user_attrs["pruning"] == {"judge": "best", "rungs": "min_iter"}  # the defaults, stored

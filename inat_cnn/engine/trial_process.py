@@ -85,10 +85,10 @@ class _Child:
         self.messages = os.fdopen(read_fd, "rb")
 
     def close(self, kill: bool = False) -> None:
+        if kill:  # a spare without a job, maybe still importing: nothing of a trial is lost. Killed before its
+            _signal(self.proc, signal.SIGKILL)  # stdin closes, or a ready spare would race to exit on the EOF
         self.messages.close()
         _close_stdin(self.proc)
-        if kill:  # a spare without a job, maybe still importing: nothing of a trial is lost
-            _signal(self.proc, signal.SIGKILL)
         self.proc.wait()
 
 

@@ -62,7 +62,7 @@ def test_ctrl_c_to_the_group_then_a_schedulers_sigterm_requeues_each_trial_once(
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         assert _wait(lambda: sum(t.state == TrialState.RUNNING and bool(t.intermediate_values)
-                                 for t in _trials(ws)) == 2)
+                                 for t in _trials(ws)) == 2, timeout=400)  # 3 Pythons per agent start on 2 cores
         os.killpg(launcher.pid, signal.SIGINT)  # the terminal's Ctrl-C: the whole foreground group
         time.sleep(0.5)
         launcher.send_signal(signal.SIGTERM)  # then the batch scheduler's

@@ -326,7 +326,7 @@ def _fake(job: dict[str, Any], parent: _Parent, stop: Any, seconds: float) -> di
     trial_dir = Path(job["trial_dir"])
     trial_dir.mkdir(parents=True, exist_ok=True)
     tmp = trial_dir / f".fake_trial.json.{os.getpid()}"
-    tmp.write_text(json.dumps({"trial": job["number"], "value": value}))
+    tmp.write_text(json.dumps({"trial": job["number"], "value": value, "pid": os.getpid()}))
     os.replace(tmp, trial_dir / "fake_trial.json")
     return {job["metric"]: value, job["objective_metric"]: value, "epochs_run": 1}
 

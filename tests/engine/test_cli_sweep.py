@@ -44,7 +44,10 @@ def test_gpu_flag_sets_cuda_visible_devices_before_the_framework_loads(tmp_path,
     from inat_cnn.cli import app
 
     for name in ("CUDA_VISIBLE_DEVICES", "TF_FORCE_GPU_ALLOW_GROWTH", "XLA_PYTHON_CLIENT_PREALLOCATE"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test
+        # setenv first: monkeypatch restores only what it recorded, and a delenv of an absent name records
+        # nothing, so the values the command sets would leak into the next tests of this process
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     result = CliRunner().invoke(app, ["agent", "x-1", "--data", str(tmp_path / "none"), "--gpu", "3"])
     assert result.exit_code != 0  # the data folder does not exist...
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"  # ...but the device was pinned first

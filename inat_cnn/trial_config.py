@@ -185,6 +185,9 @@ class FinetuneTrial(CommonTrial):
     head_epochs: Annotated[int, Field(ge=0)] = Field(0, description="Phase A epochs with the backbone frozen")
     fine_tune_learning_rate: Annotated[float, Field(gt=0)] | None = Field(
         None, description="Phase B learning rate (default learning_rate / 10)")
+    feature_cache_cuts: list[Annotated[int, Field(ge=0)]] = Field(
+        [], description="Other trainable_layers values whose cached features the first build also writes, in the "
+                        "same pass (the local engine fills it from a swept trainable_layers)")
 
     @model_validator(mode="after")
     def _resolve(self) -> FinetuneTrial:

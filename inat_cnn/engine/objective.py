@@ -19,7 +19,7 @@ from ..workspace import Workspace
 from . import ledger, policy, pruning, reconcile, recovery, resume, seeds, sweep_data
 from . import optuna_adapter as adapter
 from .policy import Discarded
-from .space import sample_parameters
+from .space import feature_cache_cuts, sample_parameters
 from .trial_process import FAKE_TRIAL_ENV, TrialCrashed, run_in_child
 
 # FAKE_TRIAL_ENV: the test hook for the engine's bookkeeping (benchmarks/stress.py, engine tests): when set
@@ -75,6 +75,8 @@ def make_objective(ctx: TrialContext) -> Callable[[optuna.Trial], float]:
             if ctx.stop_requested():
                 raise Preempted("stop requested before training")
             params = sample_parameters(trial, spec)
+            if params.get("model") == "finetune" and (cuts := feature_cache_cuts(spec)):
+                params.setdefault("feature_cache_cuts", cuts)  # the first cache build writes every k's cut
             params.update(seeds.overrides(trial))  # a seed-ensemble trial: the best params, its own seed
             config = parse_trial_config(params, source=f"trial {trial.number}")
             trial.set_user_attr("config", resolved_dict(config))
@@ -163,7 +165,7 @@ def _record_fault(trial: optuna.Trial, fault: EnvironmentFault) -> None:
 
 def _train(ctx: TrialContext, trial: optuna.Trial, config: Any, trial_dir: Path, metric: str,
            claimed_at: float, rules: policy.Rules) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train in a fresh process (trial_process); the result and the user attributes to record with it."""
+    """Train in a child process (trial_process); the result and the user attributes to record with it."""
     seed_trial = bool(seeds.overrides(trial))  # seed-ensemble trials run to the end and reach no target
     target_each_epoch = metric == rules.metric  # test_accuracy is measured once, at the end
 

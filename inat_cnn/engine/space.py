@@ -148,6 +148,19 @@ def sample_parameters(trial: optuna.Trial, spec: SweepSpec) -> dict[str, Any]:
     return trial_parameters(spec, {name: suggest(trial, name, d) for name, d in search_space(spec).items()})
 
 
+def feature_cache_cuts(spec: SweepSpec) -> list[int]:
+    """The frozen-k values a sweep tries when ``trainable_layers`` is a set of values (``values:``), sorted: a
+    fine-tuning trial's ``feature_cache_cuts``, so the sweep's first feature-cache build writes every one of
+    their cuts in the same pass. ``[]`` when the sweep does not vary it over a finite set of integers."""
+    p = spec.parameters.get("trainable_layers")
+    if p is None or p.values is None or not p.is_finite:
+        return []
+    ks = p.choices()
+    if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in ks):
+        return []
+    return sorted(set(ks)) if len(set(ks)) > 1 else []
+
+
 def startup_trials(run_cap: int | None) -> int:
     """TPE's random start-up trials for a budget of ``run_cap`` trials (10, Optuna's default, when uncapped).
 

@@ -10,12 +10,19 @@ The build follows the decode cache (``inat_cnn.data.cache``): under a file lock,
 ``<key>.tmp-<pid>/``, ``COMPLETE`` last, then one rename. Concurrent agents wait and reuse; a killed
 builder leaves only a ``.tmp-`` folder that no reader opens and the next builder removes.
 
+One pass can write several cuts (``load_or_build_many``: a sweep's other frozen-k values, whose cuts a
+chain backbone nests): the builder holds its own folder's lock, takes each other folder's lock only if it
+is free (a folder another process holds, or one already complete, is left out), and streams the images
+once through a prefix that returns every cut's tensors; each folder still gets ``COMPLETE`` last and one
+rename, its ``meta.json`` naming the folders built with it and their shared build seconds.
+
 Values are stored as float16 when every value is finite and within float16's range (checked per
 batch; one out-of-range batch restarts the build in float32): half the disk, see docs/feature-cache.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -32,7 +39,7 @@ from .. import atomic
 from ..data import integrity
 from ..data.cache import PARTS, is_complete
 from ..errors import EnvironmentFault
-from ..locks import build_lock
+from ..locks import build_lock, lock_if_free
 
 VERSION = 1
 FOLDER = "features"
@@ -123,55 +130,89 @@ def _stream(parts: dict[str, np.ndarray], batch: int):
         yield np.concatenate([*pending, pad]), where
 
 
-def _compute_into(tmp: Path, meta: dict, parts: dict[str, np.ndarray], compute, batch: int) -> None:
-    itemsize = np.dtype(meta["dtype"]).itemsize
-    for part in PARTS:
-        for i in range(len(meta["shapes"])):
-            if meta["counts"][part]:
-                with open(_file(tmp, part, i), "wb") as fh:
-                    fh.truncate(estimate_bytes([meta["shapes"][i]], meta["counts"][part], itemsize))
-    arrays = _map(tmp, meta, mode="r+")
-    half = meta["dtype"] == "float16"
-    batch = _even_batch(sum(meta["counts"].values()), batch)
+@dataclass
+class Group:
+    """One cut's folder: what it is (``identity``), its tensors' shapes, and their ``names`` (opaque: a name two
+    groups share is one tensor, computed once)."""
+
+    identity: dict
+    shapes: list[tuple]
+    names: list
+
+    @property
+    def folder_name(self) -> str:
+        return feature_key(self.identity)
+
+
+@dataclass
+class _Target:
+    tmp: Path
+    meta: dict
+    outputs: list[int]  # where its tensors are in compute()'s outputs
+
+
+def _compute_into(targets: list[_Target], parts: dict[str, np.ndarray], compute, batch: int) -> None:
+    """One stream of the images through ``compute``; each target's outputs into its own files."""
+    maps = []
+    for t in targets:
+        itemsize = np.dtype(t.meta["dtype"]).itemsize
+        for part in PARTS:
+            for i in range(len(t.meta["shapes"])):
+                if t.meta["counts"][part]:
+                    with open(_file(t.tmp, part, i), "wb") as fh:
+                        fh.truncate(estimate_bytes([t.meta["shapes"][i]], t.meta["counts"][part], itemsize))
+        maps.append(_map(t.tmp, t.meta, mode="r+"))
+    half = targets[0].meta["dtype"] == "float16"
+    batch = _even_batch(sum(targets[0].meta["counts"].values()), batch)
     for images, where in _stream(parts, batch):
         outs = [np.asarray(out, dtype=np.float32) for out in compute(images)]
-        for part, dst, src, n in where:
-            for array, out in zip(arrays[part], outs):
-                rows = out[src:src + n]
-                if half and not (np.isfinite(rows).all() and np.abs(rows).max(initial=0.0) <= _F16_MAX):
-                    raise _OutOfRange
-                array[dst:dst + n] = rows
-    for files in arrays.values():
-        for a in files:
-            if isinstance(a, np.memmap):
-                a.flush()
-    del arrays
+        for t, arrays in zip(targets, maps):
+            for part, dst, src, n in where:
+                for array, j in zip(arrays[part], t.outputs):
+                    rows = outs[j][src:src + n]
+                    if half and not (np.isfinite(rows).all() and np.abs(rows).max(initial=0.0) <= _F16_MAX):
+                        raise _OutOfRange
+                    array[dst:dst + n] = rows
+    for arrays in maps:
+        for files in arrays.values():
+            for a in files:
+                if isinstance(a, np.memmap):
+                    a.flush()
+    del maps
 
 
-def _build(folder: Path, identity: dict, shapes: list[tuple], parts: dict[str, np.ndarray], compute, batch: int,
-           dtype: str) -> None:
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+def _build(folders: list[Path], groups: list[Group], parts: dict[str, np.ndarray], compute, names: list,
+           batch: int, dtype: str) -> None:
+    """Every group's folder from one stream: ``compute(images)`` returns the tensors ``names`` in order. Each folder
+    gets ``COMPLETE`` last and one rename; an out-of-range value in any batch restarts all in float32."""
+    tmps = [f.with_name(f"{f.name}.tmp-{os.getpid()}") for f in folders]
     started = time.perf_counter()
-    for attempt in ([dtype, "float32"] if dtype == "float16" else [dtype]):
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        meta = {"version": VERSION, "identity": identity, "shapes": [list(s) for s in shapes], "dtype": attempt,
-                "counts": {p: len(parts[p]) for p in PARTS}, "builder_pid": os.getpid()}
-        try:
-            _compute_into(tmp, meta, parts, compute, batch)
-            break
-        except _OutOfRange:
-            continue
     try:
-        files = sorted(p.name for p in tmp.iterdir() if p.suffix == ".bin")
-        meta.update(seconds=round(time.perf_counter() - started, 3),
-                    integrity={name: integrity.record(tmp / name) for name in files})
-        atomic.write_json(tmp / "meta.json", meta)
-        atomic.write_text(tmp / "COMPLETE", "ok\n")
-        shutil.rmtree(folder, ignore_errors=True)  # a leftover without COMPLETE
-        os.rename(tmp, folder)
+        for attempt in ([dtype, "float32"] if dtype == "float16" else [dtype]):
+            targets = []
+            for tmp, group in zip(tmps, groups):
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                meta = {"version": VERSION, "identity": group.identity, "shapes": [list(s) for s in group.shapes],
+                        "dtype": attempt, "counts": {p: len(parts[p]) for p in PARTS}, "builder_pid": os.getpid(),
+                        "built_with": [f.name for f in folders]}
+                targets.append(_Target(tmp, meta, [names.index(n) for n in group.names]))
+            try:
+                _compute_into(targets, parts, compute, batch)
+                break
+            except _OutOfRange:
+                continue
+        seconds = round(time.perf_counter() - started, 3)
+        for folder, t in zip(folders, targets):
+            files = sorted(p.name for p in t.tmp.iterdir() if p.suffix == ".bin")
+            t.meta.update(seconds=seconds, integrity={name: integrity.record(t.tmp / name) for name in files})
+            atomic.write_json(t.tmp / "meta.json", t.meta)
+            atomic.write_text(t.tmp / "COMPLETE", "ok\n")
+            shutil.rmtree(folder, ignore_errors=True)  # a leftover without COMPLETE
+            os.rename(t.tmp, folder)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_meta(folder: Path) -> dict | None:
@@ -218,22 +259,58 @@ def load_or_build(cache_dir: Path, identity: dict, shapes: list[tuple], parts: d
 
     ``parts``: the raw image arrays of train, val and test; ``compute(images) -> [array per cut tensor]``.
     """
-    folder = features_root(cache_dir) / feature_key(identity)
+    group = Group(identity, shapes, list(range(len(shapes))))
+    return load_or_build_many(cache_dir, group, [], parts, lambda names: compute, batch=batch, dtype=dtype,
+                              log=log)[0]
+
+
+def load_or_build_many(cache_dir: Path, own: Group, extras: list[Group], parts: dict[str, np.ndarray],
+                       make_compute: Callable[[list], Callable[[np.ndarray], list]], *, batch: int = 64,
+                       dtype: str = "float16", log: Callable[[str], None] = lambda msg: None
+                       ) -> tuple[FeatureArrays, list[dict]]:
+    """``own``'s features (as ``load_or_build``), and when this call builds them, in the same pass over the
+    images every ``extras`` folder that is neither complete nor locked by another process.
+
+    ``make_compute(names)`` returns ``compute(images) -> [array per name]`` for the union of the built groups'
+    tensor names. Returns own's arrays and one record per extra: ``{"key", "written"}`` plus ``reason`` when not.
+    """
+    root = features_root(cache_dir)
+    folder = root / own.folder_name
+    skipped = [{"key": g.folder_name, "written": False, "reason": f"{own.folder_name} was reused: no build"}
+               for g in extras]
     if _usable(folder):
-        return _open(folder, built=False)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+        return _open(folder, built=False), skipped
+    root.mkdir(parents=True, exist_ok=True)
     waiting = f"waiting for another process to finish building features {folder.name} ..."
     with build_lock(folder, lambda: log(waiting)):
         if _usable(folder):
-            return _open(folder, built=False)
-        for stale in folder.parent.glob(f"{folder.name}.tmp-*"):  # left by a killed build (we hold the lock)
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            _build(folder, identity, shapes, parts, compute, batch, dtype)
-        except OSError as err:
-            raise atomic.disk_error(err, folder) or EnvironmentFault(
-                f"feature cache {folder}: building it failed: {err}", what="cache") from err
-        found = problem(folder)
-        if found:
-            raise EnvironmentFault(f"feature cache {folder} is broken right after its build: {found}", what="cache")
-        return _open(folder, built=True)
+            return _open(folder, built=False), skipped
+        with contextlib.ExitStack() as held:
+            groups, records = [own], []
+            for g in extras:
+                other = root / g.folder_name
+                if other == folder or any(other.name == r["key"] for r in records):
+                    continue
+                if not held.enter_context(lock_if_free(other)):
+                    records.append({"key": other.name, "written": False, "reason": "another process holds its lock"})
+                elif _usable(other):
+                    records.append({"key": other.name, "written": False, "reason": "complete already"})
+                else:
+                    groups.append(g)
+                    records.append({"key": other.name, "written": True})
+            folders = [root / g.folder_name for g in groups]
+            for f in folders:
+                for stale in root.glob(f"{f.name}.tmp-*"):  # left by a killed build (we hold its lock)
+                    shutil.rmtree(stale, ignore_errors=True)
+            names = list(dict.fromkeys(n for g in groups for n in g.names))
+            try:
+                _build(folders, groups, parts, make_compute(names), names, batch, dtype)
+            except OSError as err:
+                raise atomic.disk_error(err, folder) or EnvironmentFault(
+                    f"feature cache {folder}: building it failed: {err}", what="cache") from err
+            for f in folders:
+                found = problem(f)
+                if found:
+                    raise EnvironmentFault(f"feature cache {f} is broken right after its build: {found}",
+                                           what="cache")
+        return _open(folder, built=True), records

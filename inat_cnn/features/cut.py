@@ -148,12 +148,18 @@ def _input_like(tensor, index: int):
     return keras.Input(tuple(tensor.shape[1:]), dtype=tensor.dtype, name=f"cut_{index}")
 
 
-def prefix_model(cut: Cut) -> keras.Model:
-    """Image → the cut tensors, on the full model's own (frozen) layers."""
+def prefix_model(cut: Cut, tensors: list | None = None, fixed: set[int] | None = None) -> keras.Model:
+    """Image → the cut tensors, on the full model's own (frozen) layers.
+
+    ``tensors``/``fixed``: other cuts' tensors too and the union of their fixed sets (cuts of the same model
+    under other ``trainable`` flags): one model, one pass over the images, for all of them.
+    """
     new_inputs = [keras.Input(tuple(t.shape[1:]), dtype=t.dtype, name=f"prefix_in_{i}")
                   for i, t in enumerate(cut.inputs)]
-    known = replay(cut, {id(t): n for t, n in zip(cut.inputs, new_inputs)}, stop_at=cut.fixed)
-    return keras.Model(new_inputs, [known[id(t)] for t in cut.tensors], name="feature_prefix")
+    known = replay(cut, {id(t): n for t, n in zip(cut.inputs, new_inputs)},
+                   stop_at=cut.fixed if fixed is None else fixed)
+    return keras.Model(new_inputs, [known[id(t)] for t in (cut.tensors if tensors is None else tensors)],
+                       name="feature_prefix")
 
 
 def suffix_model(cut: Cut) -> keras.Model:

@@ -116,19 +116,88 @@ def plan_phase(model: keras.Model, config, splits, cache_dir: Path, phase: str, 
     return _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype, checkpoint)
 
 
+def _phase_k(config, phase: str) -> int:
+    return 0 if phase == "head" else int(getattr(config, "trainable_layers", 0))
+
+
+def _flags(model) -> list:
+    """Every layer's and variable's ``trainable`` flag, outer layers first (``_restore`` sets them back)."""
+    return ([(layer, layer.trainable) for layer in model._flatten_layers(include_self=True)],
+            [(v, v.trainable) for v in model.variables])
+
+
+def _restore(flags) -> None:
+    layers, variables = flags
+    for layer, value in layers:  # outer first: a layer's setter recurses, its sublayers are set after it
+        layer.trainable = value
+    for v, value in variables:
+        v.trainable = value
+
+
+def _other_cuts(model, config, splits, phase: str, own, need: int, cache_dir: Path) -> tuple[list, list[dict]]:
+    """The cuts of the other frozen-k values the sweep will need (``feature_cache_cuts`` and the trial's own
+    fine-tune k), each found with the model's flags set for its k, then the phase's flags put back.
+
+    Returns ``[(k, cut, identity)]`` for those that a cache can serve within the budget (``need``: the bytes
+    already asked for), and a ``{"trainable_layers", "reason"}`` record for each one left out.
+    """
+    from ..models import apply_phase
+
+    wanted = {int(k) for k in getattr(config, "feature_cache_cuts", None) or ()}
+    if hasattr(config, "trainable_layers"):
+        wanted.add(int(config.trainable_layers))
+    wanted.discard(_phase_k(config, phase))
+    if not wanted:
+        return [], []
+    rows = sum(len(getattr(splits, f"y_{p}")) for p in PARTS)
+    own_names, found, left_out = own.describe(), [], []
+    flags = _flags(model)
+    try:
+        for k in sorted(wanted):
+            apply_phase(model, config.model_copy(update={"trainable_layers": k}), "fine_tune")
+            cut = find_cut(model)
+            why = cut.problem
+            if why is None and cut.describe() == own_names:
+                why = "the same cut as this phase's"
+            if why is None:
+                more = fcache.estimate_bytes([tuple(t.shape[1:]) for t in cut.tensors], rows)
+                why = _budget_problem(need + more, fcache.features_root(cache_dir))
+            if why is not None:
+                left_out.append({"trainable_layers": k, "reason": why})
+                continue
+            need += more
+            found.append((k, cut, _identity(config, cut, splits)))
+    finally:
+        _restore(flags)
+    return found, left_out
+
+
 def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype, checkpoint) -> CachedPhase:
     started = time.perf_counter()
-    prefix = prefix_model(cut)
-
-    def compute(images: np.ndarray) -> list:
-        out = prefix.predict_on_batch(images.astype("float32"))
-        return list(out) if isinstance(out, (list, tuple)) else [out]
-
-    shapes = [tuple(t.shape[1:]) for t in cut.tensors]
     parts = {p: getattr(splits, f"x_{p}") for p in PARTS}
+    rows = sum(len(getattr(splits, f"y_{p}")) for p in PARTS)
+    shapes = [tuple(t.shape[1:]) for t in cut.tensors]
     identity = _identity(config, cut, splits)
-    features = fcache.load_or_build(cache_dir, identity, shapes, parts, compute,
-                                    batch=max(int(config.batch_size), BUILD_BATCH), dtype=dtype, log=log)
+    others, left_out = _other_cuts(model, config, splits, phase, cut, fcache.estimate_bytes(shapes, rows), cache_dir)
+    cuts = [cut] + [c for _, c, _ in others]
+    by_id = {id(t): t for c in cuts for t in c.tensors}
+    fixed = set().union(*(c.fixed for c in cuts))
+
+    def make_compute(names: list):
+        prefix = prefix_model(cut, [by_id[n] for n in names], fixed)
+
+        def compute(images: np.ndarray) -> list:
+            out = prefix.predict_on_batch(images.astype("float32"))
+            return list(out) if isinstance(out, (list, tuple)) else [out]
+
+        return compute
+
+    def group(c, ident) -> fcache.Group:
+        return fcache.Group(ident, [tuple(t.shape[1:]) for t in c.tensors], [id(t) for t in c.tensors])
+
+    features, extra = fcache.load_or_build_many(
+        cache_dir, group(cut, identity), [group(c, i) for _, c, i in others], parts, make_compute,
+        batch=max(int(config.batch_size), BUILD_BATCH), dtype=dtype, log=log)
     suffix = suffix_model(cut)
     suffix.compile(optimizer=model.optimizer, loss=model.loss,
                    metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=model.jit_compile)
@@ -140,11 +209,25 @@ def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log,
     record = {"phase": phase, "used": True, "key": features.path.name, "built": features.built,
               "build_s": round(time.perf_counter() - started, 3), "bytes": features.bytes,
               "dtype": features.meta["dtype"], "cut": cut.describe(),
-              "first_build_s": features.meta.get("seconds")}
+              "first_build_s": features.meta.get("seconds"),
+              "cuts_in_build": len(features.meta.get("built_with") or [features.path.name])}
+    if features.built:
+        record.update(_extra_records(others, extra, left_out))
     best = BestWeights(suffix, checkpoint) if checkpoint is not None else None
     fit_callbacks = on_full_model(callbacks, model) + ([best] if best else [])  # after the one that saves
     return CachedPhase(record, suffix, train_batches, val_batches, fit_callbacks, test_batches, model, cut,
                        identity["weights_xxh3"], best)
+
+
+def _extra_records(others: list, extra: list[dict], left_out: list[dict]) -> dict:
+    """What the build did with the other cuts: ``also_built`` (k and key of each written in the same pass) and
+    ``also_skipped`` (k and why not: its cut's problem, the budget, complete already, locked by another process)."""
+    k_of = {fcache.feature_key(ident): k for k, _, ident in others}
+    built = [{"trainable_layers": k_of[r["key"]], "key": r["key"]} for r in extra if r["written"]]
+    skipped = left_out + [{"trainable_layers": k_of[r["key"]], "key": r["key"], "reason": r["reason"]}
+                          for r in extra if not r["written"]]
+    return {"also_built": built} | ({"also_skipped": sorted(skipped, key=lambda r: r["trainable_layers"])}
+                                   if skipped else {})
 
 
 def finish_phase(phase: CachedPhase, train) -> None:

@@ -21,6 +21,9 @@ def test_phases_use_the_cache_and_the_full_model_is_saved(splits_32, tmp_path):
     rows = {r["phase"]: r for r in m["feature_cache"]}
     assert rows["head"]["used"] and rows["fine_tune"]["used"] and rows["head"]["built"]
     assert rows["head"]["bytes"] > 0 and rows["head"]["build_s"] > 0 and rows["head"]["cut"] != rows["fine_tune"]["cut"]
+    # the head phase's build wrote the fine-tune cut too, in the same pass: the fine-tune phase reused it
+    assert rows["head"]["also_built"] == [{"trainable_layers": 3, "key": rows["fine_tune"]["key"]}]
+    assert rows["fine_tune"]["built"] is False and rows["fine_tune"]["cuts_in_build"] == 2
     assert m["state"] == "finished" and m["test_accuracy"] is not None and m["epochs_run"] == 2
     model = keras.saving.load_model(tmp_path / "a" / "model.keras", safe_mode=True, compile=False)
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 3)  # raw pixels in, the full model

@@ -22,14 +22,28 @@ from pathlib import Path
 
 
 def _grid(ks, image_size, epochs, batch, feature_cache):
-    return [{"model": "finetune", "backbone": "mobilenet_v2", "weights": "none", "image_size": image_size,
-             "trainable_layers": k, "epochs": epochs, "batch_size": batch, "viz": False,
-             "feature_cache": feature_cache} for k in ks]
+    """The grid's trial configs; with the cache, ``feature_cache_cuts`` as the local engine fills it from the
+    grid's sweep (``trainable_layers: {values: ks}``): the first build writes every k's cut."""
+    fixed = {"model": "finetune", "backbone": "mobilenet_v2", "weights": "none", "image_size": image_size,
+             "epochs": epochs, "batch_size": batch, "viz": False, "feature_cache": feature_cache}
+    cuts = {"feature_cache_cuts": _engine_cuts(fixed, ks)} if feature_cache else {}
+    return [fixed | {"trainable_layers": k} | cuts for k in ks]
+
+
+def _engine_cuts(fixed: dict, ks) -> list[int]:
+    from inat_cnn.engine.space import feature_cache_cuts
+    from inat_cnn.spec import validate_sweep_dict
+
+    spec = validate_sweep_dict({"method": "grid", "metric": {"name": "val_accuracy", "goal": "maximize"},
+                                "parameters": {**{k: {"value": v} for k, v in fixed.items()},
+                                               "trainable_layers": {"values": list(ks)}}}).spec
+    return feature_cache_cuts(spec)
 
 
 #: (module, function, timer): run_trial's parts, timed by wrapping them (nested timers are not subtracted)
 TIMED = [("inat_cnn.models", "build_model", "model build"),
-         ("inat_cnn.features.cache", "load_or_build", "feature cache build/open"),
+         ("inat_cnn.features.cache", "load_or_build_many", "feature cache build/open"),
+         ("inat_cnn.features.phase", "suffix_model", "suffix model build"),
          ("keras.Model", "fit", "fit (all epochs, incl. checkpoints)"),
          ("inat_cnn.training.callbacks", "save_model", "best checkpoint saves"),
          ("inat_cnn.training.resume", "write_point", "resume points"),
@@ -139,6 +153,16 @@ def precision_check(splits, image_size: int, ks, steps: int, work: Path) -> dict
     return out
 
 
+def _commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=96)
@@ -171,6 +195,7 @@ def main() -> None:
         return sum(later) / len(later)
 
     result = {"args": vars(args) | {"out": str(args.out)}, "train_images": len(splits.y_train),
+              "val_images": len(splits.y_val), "test_images": len(splits.y_test), "commit": _commit(),
               "end_to_end_ratio": round(arms["without_cache"]["wall_s"] / arms["with_cache"]["wall_s"], 2),
               "end_to_end_cpu_ratio": round(arms["without_cache"]["cpu_s"] / arms["with_cache"]["cpu_s"], 2),
               "per_epoch_ratio": round(mean_epoch("without_cache") / mean_epoch("with_cache"), 2), "arms": arms}

@@ -2,7 +2,8 @@
 
 Each trial's outcome lists one record per training phase (``features.phase.plan_phase``) and one for
 its test pass: used (built by this trial, or reused), with the seconds it took to get the features
-and their size on disk; or why not (augmentation on, switched off, the cut too large, nothing frozen).
+and their size on disk, and the other frozen-k cuts a build wrote in the same pass; or why not
+(augmentation on, switched off, the cut too large, nothing frozen).
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ def _cell(record: dict[str, Any]) -> str:
     if record.get("phase") == "test":
         return f"cached features ({record.get('seconds', '?')} s)"
     how = "built" if record.get("built") else "reused"
-    return f"{how} in {record.get('build_s', '?')} s · {_size(record.get('bytes'))} {record.get('dtype', '')}".strip()
+    text = f"{how} in {record.get('build_s', '?')} s · {_size(record.get('bytes'))} {record.get('dtype', '')}".strip()
+    others = record.get("also_built") or []
+    if others:
+        text += f" (+ the cut of k={', '.join(str(r.get('trainable_layers')) for r in others)} in the same pass)"
+    elif not record.get("built") and (record.get("cuts_in_build") or 1) > 1:
+        text += f" (one of {record['cuts_in_build']} cuts built in one pass)"
+    return text
 
 
 def _phases(trials: list[TrialRecord]) -> list[str]:
@@ -46,9 +53,11 @@ def _summary(trials: list[TrialRecord]) -> str:
     sizes = {r.get("key"): r.get("bytes") or 0 for r in used}
     build_s = sum(float(r.get("build_s") or 0) for r in built)
     why_not = Counter(r.get("reason") or "no reason recorded" for r in records if not r.get("used"))
+    cuts = sum(1 + len(r.get("also_built") or []) for r in built)
+    written = f" writing {cuts} cuts" if cuts > len(built) else ""
     line = (f"{len(used)} of {len(records)} training phases ran on cached frozen-prefix features: {len(built)} "
-            f"cache builds ({build_s:.1f} s in all), {len(used) - len(built)} reuses, {len(sizes)} distinct caches "
-            f"({_size(sum(sizes.values()))}).")
+            f"cache builds{written} ({build_s:.1f} s in all), {len(used) - len(built)} reuses, {len(sizes)} "
+            f"distinct caches ({_size(sum(sizes.values()))}).")
     if why_not:
         line += " On images: " + "; ".join(f"{reason} ({n})" for reason, n in why_not.most_common()) + "."
     return line

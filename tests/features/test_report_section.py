@@ -29,6 +29,18 @@ def test_each_phase_says_whether_it_used_the_cache():
     assert page.index("<th>fine_tune</th>") < page.index("<th>test</th>")
 
 
+def test_a_build_that_wrote_other_cuts_says_so():
+    from inat_cnn.report.feature_section import feature_section
+
+    shared = {**BUILT, "cuts_in_build": 3, "also_built": [{"trainable_layers": 5, "key": "k5"},
+                                                          {"trainable_layers": 10, "key": "k10"}]}
+    reused = {**REUSED, "key": "k5", "cuts_in_build": 3}
+    page = feature_section(_result((shared, TESTED), (reused, TESTED)))
+    assert "built in 5.62 s · 0.8 MB float16 (+ the cut of k=5, 10 in the same pass)" in page
+    assert "reused in 0.08 s · 0.8 MB float16 (one of 3 cuts built in one pass)" in page
+    assert "1 cache builds writing 3 cuts (5.6 s in all), 1 reuses, 2 distinct caches (1.6 MB)" in page
+
+
 def test_the_report_page_has_the_section():
     from inat_cnn.report.dashboard import render_report
 

@@ -48,6 +48,9 @@ def agent(sweep_id: str = typer.Argument(..., help="Local sweep id, or ENTITY/PR
         if wandb_backend.is_wandb_sweep_id(sweep_id):
             wandb_backend.agent(sweep_id, data, ws, count)
             return
+        from ..engine import trial_process
+
+        trial_process.prestart()  # the first trial's child imports TensorFlow while the agent imports Optuna
         from ..engine.agent import run_agent
 
         report = run_agent(sweep_id, data, workspace=ws, storage_url=storage, count=count,

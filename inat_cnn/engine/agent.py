@@ -1,6 +1,6 @@
 """The local-engine agent: claim trials of one sweep until it is done, surviving faults.
 
-Each trial trains in a fresh child process (``trial_process``), so the agent's memory stays flat.
+Trials train in child processes that the agent reuses and retires (``trial_process``), so its memory stays flat.
 Faults never stop the sweep or lose a result: a failing trial is recorded with its reason
 and the agent goes on (until ``max_consecutive_failures``). SIGTERM/SIGINT only set a flag
 (forwarded once to the trial process, which stops after the running batch and leaves a resume
@@ -28,7 +28,7 @@ from ..errors import EnvironmentFault, Preempted, SweepStop
 from ..training.stop import StopRequest
 from ..workspace import Workspace
 from . import optuna_adapter as adapter
-from . import policy, reconcile, recovery, sweep_data
+from . import policy, reconcile, recovery, sweep_data, trial_process
 from .objective import TrialContext, make_objective
 from .pruning import make_pruner, max_epochs, pruned_note, pruning_options
 from .space import make_sampler
@@ -68,6 +68,7 @@ def run_agent(sweep_id: str, data_root: Path, *, workspace: Workspace, storage_u
     Raises UserError when ``data_root`` is not the sweep's dataset, EnvironmentFault when the
     machine fails a trial (its point is re-queued first), SweepStop after too many failures.
     """
+    trial_process.prestart()  # the first trial's child imports while the storage opens and the data is checked
     storage = open_storage(storage_url or workspace.db_url, heartbeat_s, grace_s, must_exist=True)
     study, validated = load_study(sweep_id, storage)
     dataset = sweep_data.bind(study, data_root, log)
@@ -103,6 +104,7 @@ def run_agent(sweep_id: str, data_root: Path, *, workspace: Workspace, storage_u
                 break
     finally:
         stop.restore()
+        trial_process.close_spare()  # the idle child and a spare: nothing of a trial is in them
     return report
 
 

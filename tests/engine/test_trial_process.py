@@ -1,6 +1,6 @@
-"""The trial process kept warm: the next trial's child starts (and imports) while the current one trains.
+"""Trial processes reused and kept warm: one child runs trial after trial; a retiring one's successor starts early.
 
-Real child processes of ``python -m inat_cnn.engine.trial_process``; the fast tests use the engine's sleep
+Real child processes of ``python -m inat_cnn.engine.trial_child``; the fast tests use the engine's sleep
 hook (INAT_CNN_FAKE_TRIAL_S), the slow one trains real tiny models and measures the start-up it saves.
 """
 
@@ -12,6 +12,7 @@ import pytest
 
 from inat_cnn.engine import trial_process
 from inat_cnn.engine.storage import STORAGE_ENV
+from inat_cnn.errors import TrialPruned
 
 SECRET_URL = "postgresql://user:Pg-s3cret@db/optuna"
 
@@ -35,50 +36,109 @@ def _environ(pid: int) -> bytes:
     return Path(f"/proc/{pid}/environ").read_bytes()
 
 
-@pytest.mark.slow
-def test_the_next_trial_runs_in_the_child_started_during_this_one(fake_trials, tmp_path):
-    trial_process.run_in_child(_job(tmp_path, 0), lambda epoch, logs: None)
-    [spare] = trial_process._SPARE  # started when trial 0 was handed over: it waits for trial 1
-    assert spare.proc.poll() is None
-    assert SECRET_URL.encode() not in _environ(spare.proc.pid) and STORAGE_ENV.encode() not in _environ(spare.proc.pid)
+def _ran_in(tmp_path: Path, number: int) -> int:
+    """The pid of the process that ran fake trial ``number``."""
+    return json.loads((tmp_path / f"trial-{number}" / "fake_trial.json").read_text())["pid"]
 
-    trial_process.run_in_child(_job(tmp_path, 1), lambda epoch, logs: None)
-    assert spare.proc.returncode == 0  # it ran trial 1 and exited by itself (a discarded spare is killed)
-    assert (tmp_path / "trial-1" / "fake_trial.json").is_file()
-    [after] = trial_process._SPARE
-    assert after.proc.pid != spare.proc.pid and after.proc.poll() is None
+
+def _run(tmp_path: Path, number: int, on_epoch=lambda epoch, logs: None, **kw) -> dict:
+    return trial_process.run_in_child(_job(tmp_path, number), on_epoch, **kw)
+
+
+@pytest.mark.slow
+def test_one_child_runs_the_trials_one_after_the_other(fake_trials, tmp_path):
+    _run(tmp_path, 0)
+    [idle] = trial_process._IDLE
+    assert not trial_process._SPARE  # it will run the next trial: no second process imports meanwhile
+    assert SECRET_URL.encode() not in _environ(idle.proc.pid) and STORAGE_ENV.encode() not in _environ(idle.proc.pid)
+    _run(tmp_path, 1)
+    assert _ran_in(tmp_path, 0) == _ran_in(tmp_path, 1) == idle.proc.pid
+    assert idle.trials == 2 and idle.rss is not None and idle.rss > 0
 
     trial_process.close_spare()  # the agent is done (also run at exit)
-    assert not trial_process._SPARE and after.proc.returncode is not None
+    assert not trial_process._IDLE and idle.proc.returncode == 0
 
 
 @pytest.mark.slow
-def test_a_spare_started_in_another_environment_is_not_used(fake_trials, tmp_path, monkeypatch):
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # the spare starts without it, whatever ran before
-    trial_process.run_in_child(_job(tmp_path, 0), lambda epoch, logs: None)
+def test_a_child_retires_after_its_reuse_count_and_the_spare_takes_over(fake_trials, tmp_path, monkeypatch):
+    monkeypatch.setenv(trial_process.REUSE_ENV, "2")
+    _run(tmp_path, 0)
+    [first] = trial_process._IDLE
+    _run(tmp_path, 1)  # its second and last: the next trial's child starts while it trains
+    assert first.proc.returncode == 0 and not trial_process._IDLE
     [spare] = trial_process._SPARE
+    _run(tmp_path, 2)
+    assert _ran_in(tmp_path, 1) == first.proc.pid and _ran_in(tmp_path, 2) == spare.proc.pid != first.proc.pid
+
+
+@pytest.mark.slow
+def test_reuse_one_is_a_fresh_process_per_trial(fake_trials, tmp_path, monkeypatch):
+    monkeypatch.setenv(trial_process.REUSE_ENV, "1")
+    pids = []
+    for number in range(3):
+        _run(tmp_path, number)
+        pids.append(_ran_in(tmp_path, number))
+        assert not trial_process._IDLE and len(trial_process._SPARE) == 1
+    assert len(set(pids)) == 3
+
+
+@pytest.mark.slow
+def test_a_pruned_trial_keeps_its_child_and_a_crashed_one_retires_it(fake_trials, tmp_path):
+    with pytest.raises(TrialPruned):
+        _run(tmp_path, 0, on_epoch=lambda epoch, logs: "prune")
+    [idle] = trial_process._IDLE
+    with pytest.raises(trial_process.TrialCrashed, match="fake trial error"):
+        trial_process.run_in_child(_job(tmp_path, 1, fake_error="crash"), lambda epoch, logs: None)
+    assert not trial_process._IDLE and idle.proc.returncode == 0  # retired, not reused
+    _run(tmp_path, 2)
+    assert _ran_in(tmp_path, 2) != idle.proc.pid
+
+
+@pytest.mark.slow
+def test_a_child_grown_past_the_memory_bound_retires(fake_trials, tmp_path, monkeypatch):
+    _run(tmp_path, 0)
+    [idle] = trial_process._IDLE
+    monkeypatch.setattr(trial_process, "GROWTH_MIB", -1.0)  # any size counts as grown
+    _run(tmp_path, 1)
+    assert _ran_in(tmp_path, 1) == idle.proc.pid and not trial_process._IDLE and idle.proc.returncode == 0
+
+
+@pytest.mark.slow
+def test_a_child_started_in_another_environment_is_not_used(fake_trials, tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # the child starts without it, whatever ran before
+    _run(tmp_path, 0)
+    [idle] = trial_process._IDLE
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # e.g. the agent moved to another GPU
-    trial_process.run_in_child(_job(tmp_path, 1), lambda epoch, logs: None)
-    ran = json.loads((tmp_path / "trial-1" / "fake_trial.json").read_text())
-    assert spare.proc.returncode is not None and ran["pid"] != spare.proc.pid  # ended, and trial 1 ran elsewhere
-    assert b"CUDA_VISIBLE_DEVICES=3" in _environ(trial_process._SPARE[0].proc.pid)
+    _run(tmp_path, 1)
+    assert idle.proc.returncode is not None and _ran_in(tmp_path, 1) != idle.proc.pid  # ended; trial 1 elsewhere
+    assert b"CUDA_VISIBLE_DEVICES=3" in _environ(trial_process._IDLE[0].proc.pid)
 
 
 @pytest.mark.slow
-def test_without_warm_children_no_spare_is_kept(fake_trials, tmp_path, monkeypatch):
+def test_prestart_gives_the_first_trial_a_started_child(fake_trials, tmp_path):
+    trial_process.prestart()
+    [spare] = trial_process._SPARE
+    _run(tmp_path, 0)
+    assert _ran_in(tmp_path, 0) == spare.proc.pid and trial_process._IDLE == [spare]
+
+
+@pytest.mark.slow
+def test_without_warm_children_no_spare_is_started(fake_trials, tmp_path, monkeypatch):
     monkeypatch.setenv(trial_process.WARM_ENV, "0")
-    trial_process.run_in_child(_job(tmp_path, 0), lambda epoch, logs: None)
-    assert not trial_process._SPARE
+    monkeypatch.setenv(trial_process.REUSE_ENV, "1")
+    trial_process.prestart()
+    _run(tmp_path, 0)
+    assert not trial_process._SPARE and not trial_process._IDLE
 
 
 @pytest.mark.slow
-def test_the_last_trial_of_an_agent_starts_no_spare(fake_trials, tmp_path):
-    trial_process.run_in_child(_job(tmp_path, 0), lambda epoch, logs: None, last=True)  # its --count ends here
-    assert not trial_process._SPARE and (tmp_path / "trial-0" / "fake_trial.json").is_file()
+def test_the_last_trial_of_an_agent_keeps_no_child(fake_trials, tmp_path):
+    _run(tmp_path, 0, last=True)  # its --count ends here
+    assert not trial_process._SPARE and not trial_process._IDLE and (tmp_path / "trial-0" / "fake_trial.json").is_file()
 
 
 @pytest.mark.slow
-def test_a_spare_whose_agent_is_gone_exits_without_a_job(fake_trials):
+def test_a_child_whose_agent_is_gone_exits_without_a_job(fake_trials):
     child = trial_process._Child(trial_process._child_env())
     child.proc.stdin.close()  # what the agent's death does to the pipe
     assert child.proc.wait(timeout=60) == 0

@@ -9,7 +9,11 @@ decoding the folder every epoch), both arms interleaved in one run over many see
            it), and replays of the pruning choices (min_iter/eta, this epoch's value vs the best so far) and of
            TPE's start-up size (ttt_replay.py).
   run      the benchmark: for each seed both arms, in alternating order; the results JSON is rewritten after
-           every arm, so a cut-off run still reports (and a rerun with the same --out continues it).
+           every arm, so a cut-off run still reports (and a rerun with the same --out continues it). Both arms
+           share their random draws and their validation split (ttt_draws.py: the peer's configurations for seed
+           S are the engine's random stream for S, which ours' TPE start-up trials are checked to equal; the
+           peer reads ours' split, materialized as fit/ and valid/ folders); it prints the base rate measured
+           in the run (the share of the peer's random trials that reach the target).
   report   the figures of a results JSON: medians, trials and epochs to target, the peer/ours ratio with a
            bootstrap 90 % interval over seeds, where each arm's time goes; and a model of --seeds seeds from
            the measured per-trial costs and the curves (ttt_model.py), labelled as a model.
@@ -55,7 +59,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=None, help="run: seeds 0..N-1 (default 15, --quick 2)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--target", type=float, default=None, help="default: chosen from the curves' base rate")
-    p.add_argument("--max-peer-trials", type=int, default=40)
+    p.add_argument("--max-peer-trials", type=int, default=40, help="the peer's draws per seed (the "
+                   "engine's random stream of the space's random copy)")
     p.add_argument("--arm-timeout", type=float, default=1200.0, help="seconds per arm and seed at most")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs: a plumbing check")
     args = p.parse_args()
@@ -93,7 +98,7 @@ def cmd_analyze(args) -> None:
 def _curves(args) -> dict:
     curves = read_json(args.curves)
     if not curves or not curves.get("trials"):
-        sys.exit(f"no curves in {args.curves}: run `time_to_target.py curves` first")
+        _fail(f"no curves in {args.curves}: run `time_to_target.py curves` first")
     return curves
 
 
@@ -106,42 +111,87 @@ def _target(args, curves: dict) -> tuple[float, dict]:
 
 
 def cmd_run(args) -> None:
-    from ttt_ours import run_ours
-    from ttt_peer import decode_rate, run_peer
-    from ttt_stats import table
-
     source, source_id = snapshot(args.snapshot)
+    if source is not None:  # the draws and the split below come from the code the trials run
+        sys.path.insert(0, str(source))
+    from ttt_draws import DrawsDiffer, materialize_split, ours_split_defaults, peer_draws
+    from ttt_peer import decode_rate
+    from ttt_stats import measured_base_rate, table
+
     env, data, space = quiet_env(source), make_digits(args.data), space_of(args)
     target, rate = _target(args, _curves(args))
+    split_dir = args.workdir / "peer_data"
+    try:
+        fraction, split_seed = ours_split_defaults(space, peer_draws(space, args.first_seed, 1)[0])
+        split = materialize_split(data, split_dir, fraction, split_seed)
+    except DrawsDiffer as err:
+        _fail(str(err))
+    shared = {"draws": "the peer's trials for seed S are the engine's proposals for a `method: random` copy of "
+                       "the space seeded S (`sweep preview --seed S`); ours' TPE start-up trials are checked equal",
+              "split_id": split["split_id"], "val_fraction": fraction, "split_seed": split_seed,
+              "fit_images": len(split["train"]), "valid_images": len(split["val"]), "peer_data": str(split_dir)}
     results = read_json(args.out) or {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
         "cpus": os.cpu_count(), "source": source_id, "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "target": target, "base_rate": f"{rate['reached']}/{rate['of']} = {rate['rate']:.0%}",
         "epochs": space["parameters"]["epochs"]["value"], "space": space, "seeds": {}, "load_average": [],
-        "decode": decode_rate(data, env)}
-    if results["target"] != target or results["source"] != source_id:
-        sys.exit(f"{args.out} holds a run with target {results['target']} on {results['source']}: use another --out")
-    print(f"target {target}: base rate {results['base_rate']}; source {source_id}; results in {args.out}", flush=True)
+        "shared": shared, "decode": decode_rate(split_dir, data, env)}
+    differs = [f"{key} {results.get(key)!r} (this run: {mine!r})" for key, mine in
+               (("target", target), ("source", source_id), ("shared", shared)) if results.get(key) != mine]
+    if differs:
+        _fail(f"{args.out} holds another run: its {'; its '.join(differs)}. A run continues only with the same "
+              "target, source and shared draws and split: give another --out (or delete the file) to start anew")
+    print(f"target {target}: base rate {results['base_rate']} (curves); source {source_id}; both arms share the "
+          f"engine's random draws per seed and split {split['split_id']} ({len(split['train'])} fit, "
+          f"{len(split['val'])} validation images); results in {args.out}", flush=True)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         row = results["seeds"].setdefault(str(seed), {})
-        order = ("ours", "peer") if seed % 2 == 0 else ("peer", "ours")
-        for arm in order:
-            if arm in row:
-                continue
-            folder = args.workdir / ("quick" if args.quick else "full") / f"{arm}-s{seed}"
-            results["load_average"].append(load_average())
-            if arm == "ours":
-                row[arm] = run_ours(space, seed, target, data, folder, env, args.arm_timeout)
-            else:
-                row[arm] = run_peer(space, seed, target, data, folder, env, args.max_peer_trials, args.arm_timeout)
-            results["load_average"].append(load_average())
-            loads = [x[0] for x in results["load_average"]]
-            results["load_range"] = f"{min(loads):.1f}-{max(loads):.1f}"
+        try:
+            _run_seed(args, results, row, seed, space, target, data, split_dir, env)
+        except DrawsDiffer as err:
             write_json(args.out, results)
-            r = row[arm]
-            print(f"seed {seed} {arm}: {r['time_to_target_s']:.1f} s, reached {r['reached']}, "
-                  f"{len(r['trials'])} trials, load {load_average()[0]}", flush=True)
+            _fail(f"the arms do not share what the paired comparison assumes: {err}")
+        print(f"base rate measured in this run so far: {measured_base_rate(results)}", flush=True)
     print(table(results))
+
+
+def _run_seed(args, results: dict, row: dict, seed: int, space: dict, target: float, data: Path, split_dir: Path,
+              env: dict) -> None:
+    """Both arms of one seed (those not yet in ``row``), alternating which goes first, each checked to use the
+    shared draws and split; the results JSON is rewritten after each arm."""
+    from ttt_draws import check_ours_trials, check_split, check_startup, peer_draws, startup_count
+    from ttt_ours import run_ours
+    from ttt_peer import run_peer
+
+    draws = peer_draws(space, seed, args.max_peer_trials)
+    check_startup(space, seed, draws)  # before training anything
+    order = ("ours", "peer") if seed % 2 == 0 else ("peer", "ours")
+    for arm in order:
+        if arm in row:
+            continue
+        folder = args.workdir / ("quick" if args.quick else "full") / f"{arm}-s{seed}"
+        results["load_average"].append(load_average())
+        if arm == "ours":
+            r = run_ours(space, seed, target, data, folder, env, args.arm_timeout)
+            ran = bool(r["trials"])  # a command that failed before its first trial has nothing to check
+            r["shared"] = {"startup_trials_checked": check_ours_trials(r["trials"], draws, startup_count(space), seed),
+                           "split_id": check_split(split_dir, folder / "ws") if ran else None}
+        else:
+            r = run_peer(draws, seed, target, data, split_dir, folder, env, args.arm_timeout)
+            r["shared"] = {"draws": f"engine random stream, seed {seed}", "split_id": results["shared"]["split_id"]}
+        row[arm] = r
+        results["load_average"].append(load_average())
+        loads = [x[0] for x in results["load_average"]]
+        results["load_range"] = f"{min(loads):.1f}-{max(loads):.1f}"
+        write_json(args.out, results)
+        print(f"seed {seed} {arm}: {r['time_to_target_s']:.1f} s, reached {r['reached']}, "
+              f"{len(r['trials'])} trials, load {load_average()[0]}", flush=True)
+
+
+def _fail(message: str) -> None:
+    """A clear one-paragraph error, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def cmd_report(args) -> None:
@@ -149,7 +199,7 @@ def cmd_report(args) -> None:
 
     results = read_json(args.out)
     if not results:
-        sys.exit(f"no results in {args.out}")
+        _fail(f"no results in {args.out}: run `time_to_target.py run --out {args.out}` first")
     print(table(results))
     out = {"measured": summary(results)}
     curves = read_json(args.curves)

@@ -1,13 +1,16 @@
 """The peer arm: how peer projects run a W&B sweep, without W&B's server.
 
-Random search over the same space (``ttt_common.sample_random``, what W&B's random method does), no early
-termination, and one fresh Python process per trial (what `wandb agent` does) that imports Keras, opens an
-offline wandb run, reads the folder with ``keras.utils.image_dataset_from_directory`` (PNG files read and
-decoded by tf.data every epoch), builds the same Keras model with the same optimizer (this project's
-``build_model`` and ``compile_model``), trains 10 epochs logging each to wandb, saves the model, evaluates on
-``val/`` and finishes the run. Its time to target is the wall time at the end of the first epoch of any trial
-that reaches the target, counted from the arm's start (generous: nothing after that epoch is charged; the trial
-that reaches it stops there to save benchmark time).
+Random search over the same space (each parameter drawn independently, what W&B's random method does; the
+draws for seed S are the engine's random stream for S, ``ttt_draws.peer_draws``, so that the peer and ours'
+start-up trials try the same configurations), no early termination, and one fresh Python process per trial
+(what `wandb agent` does) that imports Keras, opens an offline wandb run, reads ours' train and validation
+split from two class-folder trees (``ttt_draws.materialize_split``) with
+``keras.utils.image_dataset_from_directory`` (PNG files read and decoded by tf.data every epoch), builds the
+same Keras model with the same optimizer (this project's ``build_model`` and ``compile_model``), trains 10
+epochs logging each to wandb, saves the model, evaluates on ``val/`` and finishes the run. Its time to
+target is the wall time at the end of the first epoch of any trial that reaches the target, counted from
+the arm's start (generous: nothing after that epoch is charged; the trial that reaches it stops there to save
+benchmark time).
 
 Each trial writes JSON lines of timestamped events: ``start`` (first line of the process), ``imported``,
 ``wandb`` (run open), ``data`` (datasets made), ``ready`` (model built, before fit), ``epoch`` (end of each
@@ -20,26 +23,24 @@ import time
 _PROCESS_START = time.time()  # before any import: the start-up a fresh process per trial pays
 
 import json  # noqa: E402
-import random  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 
-def run_peer(space: dict[str, Any], seed: int, target: float, data: Path, folder: Path, env: dict[str, str],
-             max_trials: int, timeout_s: float) -> dict[str, Any]:
-    """Random trials, one process each, until an epoch reaches ``target`` (or max_trials / timeout_s)."""
-    rng = random.Random(10_000 + seed)
+def run_peer(draws: list[dict[str, Any]], seed: int, target: float, data: Path, split: Path, folder: Path,
+             env: dict[str, str], timeout_s: float) -> dict[str, Any]:
+    """The ``draws`` as trials, one process each, until an epoch reaches ``target`` (or the draws or
+    timeout_s run out); ``split``: the fit/ and valid/ folders, ``data``: the root whose val/ is the test set."""
     folder.mkdir(parents=True, exist_ok=True)
     started = time.time()
     trials, reached = [], None
-    for number in range(max_trials):
+    for number, config in enumerate(draws):
         if time.time() - started > timeout_s:
             break
-        config = sample_config(space, rng)
         events = folder / f"trial-{number:03d}.jsonl"
-        job = {"config": config, "data": str(data), "events": str(events), "stop_at": target,
+        job = {"config": config, "data": str(data), "split": str(split), "events": str(events), "stop_at": target,
                "out": str(folder / f"trial-{number:03d}")}
         launched = time.time()
         done = subprocess.run([sys.executable, __file__, json.dumps(job)], env=env, capture_output=True, text=True,
@@ -58,12 +59,6 @@ def run_peer(space: dict[str, Any], seed: int, target: float, data: Path, folder
             "trials_to_target": len(trials) if reached else None,
             "epochs_to_target": sum(t["epochs"] for t in trials) if reached else None,
             "trials": trials, "breakdown": breakdown(trials, started, reached)}
-
-
-def sample_config(space: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    from ttt_common import sample_random
-
-    return sample_random(space["parameters"], rng)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -139,12 +134,7 @@ def trial_main(job: dict[str, Any]) -> None:
     run = wandb.init(project="ttt-peer", config=job["config"], mode="offline", dir=str(out),
                      settings=wandb.Settings(silent=True, console="off"))
     event("wandb")
-    root = Path(job["data"])
-    kw = dict(image_size=(cfg.image_size, cfg.image_size), batch_size=cfg.batch_size, verbose=False)
-    split = dict(validation_split=cfg.val_fraction, seed=cfg.seed, **kw)
-    train = keras.utils.image_dataset_from_directory(root / "train", subset="training", **split)
-    val = keras.utils.image_dataset_from_directory(root / "train", subset="validation", **split)
-    test = keras.utils.image_dataset_from_directory(root / "val", shuffle=False, **kw)
+    train, val, test = datasets(Path(job["split"]), Path(job["data"]), cfg.image_size, cfg.batch_size, cfg.seed)
     classes = len(train.class_names)
     event("data")
     keras.utils.set_random_seed(cfg.seed)
@@ -176,19 +166,29 @@ def trial_main(job: dict[str, Any]) -> None:
     event("end")
 
 
-def decode_rate(data: Path, env: dict[str, str], batch_size: int = 32) -> dict[str, float]:
+def datasets(split: Path, data: Path, side: int, batch_size: int, seed: int) -> tuple[Any, Any, Any]:
+    """The peer's train, validation and test datasets: ours' split as two folder trees (the class list of
+    fit/ for all three, so a label means the same class everywhere), the dataset's val/ as the test set."""
+    import keras
+
+    kw = dict(image_size=(side, side), batch_size=batch_size, verbose=False)
+    train = keras.utils.image_dataset_from_directory(split / "fit", shuffle=True, seed=seed, **kw)
+    names = dict(class_names=train.class_names)
+    val = keras.utils.image_dataset_from_directory(split / "valid", shuffle=False, **names, **kw)
+    test = keras.utils.image_dataset_from_directory(data / "val", shuffle=False, **names, **kw)
+    return train, val, test
+
+
+def decode_rate(split: Path, data: Path, env: dict[str, str], batch_size: int = 32) -> dict[str, float]:
     """Images/s of one pass over the peer's train+val datasets with no training: what decoding costs an epoch."""
-    done = subprocess.run([sys.executable, __file__, json.dumps({"decode": str(data), "batch_size": batch_size})],
-                          env=env, capture_output=True, text=True, check=True, cwd=data)
+    job = {"decode": str(split), "data": str(data), "batch_size": batch_size}
+    done = subprocess.run([sys.executable, __file__, json.dumps(job)],
+                          env=env, capture_output=True, text=True, check=True, cwd=split)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def decode_main(job: dict[str, Any]) -> None:
-    import keras
-
-    kw = dict(image_size=(32, 32), batch_size=job["batch_size"], verbose=False, validation_split=0.1, seed=0)
-    sets = [keras.utils.image_dataset_from_directory(Path(job["decode"]) / "train", subset=s, **kw)
-            for s in ("training", "validation")]
+    sets = datasets(Path(job["decode"]), Path(job["data"]), 32, job["batch_size"], 0)[:2]
     images, started = 0, time.perf_counter()
     for dataset in sets:
         for _, labels in dataset:

@@ -47,9 +47,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             "per_trial_s": _median(_trial_seconds(x) for x in runs),
         }
     out["peer"]["startup_parts_s"] = _startup_parts([r["peer"] for r in rows])
-    trials = [t for r in rows for t in r["peer"]["trials"] if t["epochs"]]
-    hits = sum(t["reached_at"] is not None for t in trials)  # random configurations: a second base-rate estimate
-    out["peer"]["trials_reaching"] = f"{hits}/{len(trials)}"
+    out["peer"]["trials_reaching"] = measured_base_rate({"seeds": dict(enumerate(rows))})
     decode = results.get("decode") or {}
     if decode.get("images_per_s"):  # tf.data decoding inside the peer's epochs, at the decode-only pass's rate
         epochs = sum(t["epochs"] for r in rows for t in r["peer"]["trials"])
@@ -60,6 +58,15 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     per_seed = [r["peer"]["time_to_target_s"] / r["ours"]["time_to_target_s"] for r in rows]
     out.update(ratio=point, ratio_interval_90=[lo, hi], median_per_seed_ratio=statistics.median(per_seed))
     return out
+
+
+def measured_base_rate(results: dict[str, Any]) -> str:
+    """The share of the peer's random trials (those that trained an epoch) reaching the target, over every seed
+    it ran: the base rate on the shared validation split, measured in the run itself. The peer stops at its
+    first hit, so hits/trials is the geometric (maximum-likelihood) estimate."""
+    trials = [t for row in results["seeds"].values() if "peer" in row for t in row["peer"]["trials"] if t["epochs"]]
+    hits = sum(t["reached_at"] is not None for t in trials)
+    return f"{hits}/{len(trials)} = {hits / len(trials):.0%}" if trials else "no peer trial yet"
 
 
 def _startup_parts(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -110,10 +117,27 @@ def table(results: dict[str, Any]) -> str:
         parts = ", ".join(f"{k[:-2]} {v:.0%}" for k, v in s[arm]["breakdown_share"].items())
         lines.append(f"{arm} time: {parts}")
     p = s["peer"]
-    lines.append(f"peer trials (random configurations) reaching the target: {p['trials_reaching']}")
+    lines.append(f"base rate measured in this run (the peer's random trials reaching the target): "
+                 f"{p['trials_reaching']}; from the curves: {results.get('base_rate', '?')}")
+    lines.append(shared_line(results))
     lines.append(f"peer launch-to-fit by part (s, all trials): {p['startup_parts_s']}; decoding inside its "
                  f"{p.get('epochs_run', '?')} epochs ~{p.get('decode_estimate_s', '?')} s (decode-only pass rate)")
     return "\n".join(lines)
+
+
+def shared_line(results: dict[str, Any]) -> str:
+    """What both arms share, as recorded and checked by the run (older runs shared neither)."""
+    shared = results.get("shared")
+    if not shared:
+        return "draws and split NOT shared: the peer drew its own random stream and used validation_split=0.1"
+    rows = paired(results)
+    checked = sum(r["ours"].get("shared", {}).get("startup_trials_checked", 0) for r in rows)
+    split_ok = sum(r["ours"].get("shared", {}).get("split_id") == shared["split_id"] for r in rows)
+    return (f"shared: the peer's trials are the engine's random draws for each seed, and ours' TPE start-up "
+            f"trials ran the same configurations ({checked} trials checked equal over {len(rows)} seeds); one "
+            f"validation split, {shared['split_id']} (val_fraction {shared['val_fraction']}, split seed "
+            f"{shared['split_seed']}: {shared['fit_images']} fit, {shared['valid_images']} validation images), "
+            f"checked equal to ours' manifest in {split_ok}/{len(rows)} seeds")
 
 
 def _f(value) -> str:

@@ -94,11 +94,11 @@ def _arms(ks, args, splits, work: Path) -> dict:
     """Both arms, interleaved trial by trial (a shared machine's load then hits both alike)."""
     _trial("warmup", 0, _grid([0], args.image_size, 1, args.batch_size, False)[0], splits, work)  # TF start-up
     arms = {"without_cache": {"trials": []}, "with_cache": {"trials": []}}
-    for i, k in enumerate(ks):
+    grids = {on: _grid(ks, args.image_size, args.epochs, args.batch_size, on) for on in (False, True)}
+    for i in range(len(ks)):
         order = (("without_cache", False), ("with_cache", True))
         for arm, on in order if i % 2 == 0 else order[::-1]:  # alternate who goes first
-            cfg = _grid([k], args.image_size, args.epochs, args.batch_size, on)[0]
-            arms[arm]["trials"].append(_trial(arm, i, cfg, splits, work))
+            arms[arm]["trials"].append(_trial(arm, i, grids[on][i], splits, work))
     for arm in arms.values():
         arm["wall_s"] = round(sum(t["wall_s"] for t in arm["trials"]), 2)
         arm["cpu_s"] = round(sum(t["cpu_s"] for t in arm["trials"]), 2)

@@ -248,7 +248,8 @@ def _open(folder: Path, built: bool) -> FeatureArrays:
     return FeatureArrays(folder, _map(folder, meta), meta, built)
 
 
-def _usable(folder: Path) -> bool:
+def usable(folder: Path) -> bool:
+    """Complete and intact: safe to map."""
     return is_complete(folder) and problem(folder) is None
 
 
@@ -278,12 +279,12 @@ def load_or_build_many(cache_dir: Path, own: Group, extras: list[Group], parts: 
     folder = root / own.folder_name
     skipped = [{"key": g.folder_name, "written": False, "reason": f"{own.folder_name} was reused: no build"}
                for g in extras]
-    if _usable(folder):
+    if usable(folder):
         return _open(folder, built=False), skipped
     root.mkdir(parents=True, exist_ok=True)
     waiting = f"waiting for another process to finish building features {folder.name} ..."
     with build_lock(folder, lambda: log(waiting)):
-        if _usable(folder):
+        if usable(folder):
             return _open(folder, built=False), skipped
         with contextlib.ExitStack() as held:
             groups, records = [own], []
@@ -293,7 +294,7 @@ def load_or_build_many(cache_dir: Path, own: Group, extras: list[Group], parts: 
                     continue
                 if not held.enter_context(lock_if_free(other)):
                     records.append({"key": other.name, "written": False, "reason": "another process holds its lock"})
-                elif _usable(other):
+                elif usable(other):
                     records.append({"key": other.name, "written": False, "reason": "complete already"})
                 else:
                     groups.append(g)

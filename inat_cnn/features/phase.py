@@ -178,7 +178,10 @@ def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log,
     rows = sum(len(getattr(splits, f"y_{p}")) for p in PARTS)
     shapes = [tuple(t.shape[1:]) for t in cut.tensors]
     identity = _identity(config, cut, splits)
-    others, left_out = _other_cuts(model, config, splits, phase, cut, fcache.estimate_bytes(shapes, rows), cache_dir)
+    others, left_out = [], []
+    if not fcache.usable(fcache.features_root(cache_dir) / fcache.feature_key(identity)):  # else: no build
+        others, left_out = _other_cuts(model, config, splits, phase, cut, fcache.estimate_bytes(shapes, rows),
+                                       cache_dir)
     cuts = [cut] + [c for _, c, _ in others]
     by_id = {id(t): t for c in cuts for t in c.tensors}
     fixed = set().union(*(c.fixed for c in cuts))

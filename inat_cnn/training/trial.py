@@ -228,7 +228,7 @@ def _feature_phase(live: _Live, model, config, splits, ws, phase: str, train, ca
 def _feature_summary(outcome: TrialOutcome) -> dict[str, Any]:
     """Each phase's feature-cache record as flat wandb summary keys."""
     return {f"feature_cache/{row['phase']}/{k}": row[k] for row in outcome.feature_cache
-            for k in ("used", "reason", "build_s", "bytes", "built", "dtype") if k in row}
+            for k in ("used", "reason", "build_s", "bytes", "built", "dtype", "cuts_in_build") if k in row}
 
 
 def _after_training(live: _Live, out_dir: Path, splits, config, gpu: bool, stop: StopRequest | None,

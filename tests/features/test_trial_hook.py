@@ -36,6 +36,7 @@ def test_phases_use_the_cache_and_the_full_model_is_saved(splits_32, tmp_path):
     assert m["test_loss"] == pytest.approx(full["loss"], rel=2e-3) and m["test_accuracy"] == full["accuracy"]
     summary = read_wandb_run(m["wandb_run_dir"])["summary"]
     assert summary["feature_cache/head/used"] is True and summary["feature_cache/fine_tune/bytes"] > 0
+    assert summary["feature_cache/head/cuts_in_build"] == 2
 
     again = run_trial(CFG, None, tmp_path / "b", splits=splits_32)  # same cut, same weights (seed): reused
     assert [r.get("built") for r in again.feature_cache] == [False, False, None]  # head, fine_tune, test

@@ -4,6 +4,10 @@
 build's seconds and bytes): the trial puts it in metrics.json, the wandb summary and the report. When
 ``used``, ``suffix`` (compiled with the full model's own optimizer, loss and metric) is what
 ``fit`` trains, on ``train``/``val`` batches of cut tensors, with ``callbacks`` that see the full model.
+
+A phase that builds features also writes, in the same pass over the images, the cuts of the other frozen-k
+values the sweep will need (``feature_cache_cuts``, and the trial's own fine-tune k): each found with the
+model's flags set for its k, then the phase's own flags put back before anything is fitted.
 """
 
 from __future__ import annotations

@@ -70,6 +70,22 @@ def test_an_extra_whose_lock_is_held_or_that_is_complete_is_left_out(tmp_path):
     assert not (features_root(tmp_path) / held.folder_name).exists()
 
 
+def test_one_group_beyond_float16_stores_every_group_as_float32(tmp_path):
+    from inat_cnn.features.cache import Group, load_or_build_many
+
+    def make_compute(names):
+        inner = _fake(names)
+        return lambda images: [v * (1e5 if n == "double" else 1) for n, v in zip(names, inner(images))]
+
+    own = Group({"cut": ["mean"]}, [(1,)], ["mean"])
+    big = Group({"cut": ["double"]}, [(3,)], ["double"])
+    got, extra = load_or_build_many(tmp_path, own, [big], _parts(), make_compute, batch=4)
+    assert got.meta["dtype"] == "float32" and extra[0]["written"]
+    again, _ = load_or_build_many(tmp_path, big, [], _parts(), make_compute, batch=4)
+    assert not again.built and again.meta["dtype"] == "float32"
+    np.testing.assert_allclose(again.parts["train"][0], _fake(["double"])(_parts()["train"])[0] * 1e5, rtol=1e-6)
+
+
 def _plan(config, splits, cache_dir, phase="fine_tune"):
     import keras
 

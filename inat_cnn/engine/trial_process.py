@@ -75,6 +75,7 @@ def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], Any], stop
     if _warm() and retires and not last and not (stop is not None and stop.requested):
         _SPARE.append(_Child(child.env))  # imports while this trial trains
     keep = False
+    _IN_USE.append(child)
     try:
         child.send({"job": {**job, "handed_at": handed_at}})
         try:
@@ -85,6 +86,7 @@ def run_in_child(job: dict[str, Any], on_epoch: Callable[[int, dict], Any], stop
         keep = True
         return result
     finally:
+        _IN_USE.remove(child)
         child.trials += 1
         if keep and not retires and child.sound():
             _IDLE.append(child)
@@ -110,8 +112,11 @@ class _Child:
         self.buffer = b""
 
     def send(self, msg: dict[str, Any]) -> None:
-        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:  # the child died: reading its pipe meets end of file and tells how
+            pass
 
     def sound(self) -> bool:
         """Alive, never signalled, and not grown by more than GROWTH_MIB since its first trial."""
@@ -164,6 +169,7 @@ class _Child:
 
 _SPARE: list[_Child] = []  # at most one: a started child that has not had a job yet
 _IDLE: list[_Child] = []  # at most one: the child that ran the last trial and may run the next
+_IN_USE: list[_Child] = []  # the child running the current trial
 
 
 def _warm() -> bool:

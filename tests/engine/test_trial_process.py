@@ -173,3 +173,23 @@ def test_a_warm_child_starts_training_sooner(tmp_path, monkeypatch):
     print(f"claim -> first step: cold child {cold:.2f} s, warm child {warm:.2f} s")
     assert warm < cold - 1.0  # the TensorFlow import alone is ~3 s on an idle core
     assert all(r["epochs_run"] == 1 for r in results)
+
+
+@pytest.mark.slow
+def test_a_child_killed_mid_trial_fails_it_as_crashed_and_is_not_reused(fake_trials, tmp_path):
+    import signal
+
+    killed = []
+
+    def kill_it(epoch, logs):  # the OOM killer strikes while the agent answers the epoch
+        [child] = [c for c in trial_process._IN_USE]
+        child.proc.send_signal(signal.SIGKILL)
+        child.proc.wait()
+        killed.append(child)
+        return None
+
+    with pytest.raises(trial_process.TrialCrashed, match="SIGKILL"):
+        _run(tmp_path, 0, on_epoch=kill_it)
+    assert killed and not trial_process._IDLE
+    _run(tmp_path, 1)
+    assert _ran_in(tmp_path, 1) != killed[0].proc.pid

@@ -14,12 +14,14 @@ decoding the folder every epoch), both arms interleaved in one run over many see
            S are the engine's random stream for S, which ours' TPE start-up trials are checked to equal; the
            peer reads ours' split, materialized as fit/ and valid/ folders); it prints the base rate measured
            in the run (the share of the peer's random trials that reach the target).
+  replay-runs  pruning replayed on the peer trials that --runs recorded (ttt_run_replay.py), for --targets
   report   the figures of a results JSON: medians, trials and epochs to target, the peer/ours ratio with a
            bootstrap 90 % interval over seeds, where each arm's time goes; and a model of --seeds seeds from
            the measured per-trial costs and the curves (ttt_model.py), labelled as a model.
 
 Run:  .venv/bin/python benchmarks/time_to_target.py curves --trials 48
       .venv/bin/python benchmarks/time_to_target.py analyze
+      .venv/bin/python benchmarks/time_to_target.py replay-runs --runs benchmarks/ttt_results/run_c_0.9928.json ...
       .venv/bin/python benchmarks/time_to_target.py run --seeds 15 --out /tmp/ttt/results.json [--snapshot HEAD]
       (--quick: 3 epochs, 2 seeds unless --seeds, targets from the curves cut at 3 epochs: checks the plumbing)
 """
@@ -42,12 +44,15 @@ QUICK_EPOCHS = 3
 def main() -> None:
     args = parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    {"curves": cmd_curves, "analyze": cmd_analyze, "run": cmd_run, "report": cmd_report}[args.command](args)
+    {"curves": cmd_curves, "analyze": cmd_analyze, "run": cmd_run, "report": cmd_report,
+     "replay-runs": cmd_replay_runs}[args.command](args)
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=("curves", "analyze", "run", "report"))
+    p.add_argument("command", choices=("curves", "analyze", "run", "report", "replay-runs"))
+    p.add_argument("--runs", type=Path, nargs="+", default=[], help="replay-runs: results JSONs")
+    p.add_argument("--targets", type=float, nargs="+", default=[0.9928, 1.0], help="replay-runs: targets")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/ttt"))
     p.add_argument("--data", type=Path, default=None, help="digits class folders (default WORKDIR/digits)")
     p.add_argument("--curves", type=Path, default=None, help="curves JSON (default WORKDIR/curves.json)")
@@ -93,6 +98,16 @@ def cmd_analyze(args) -> None:
     result = analysis(curves, space_of(args), epochs=args.epochs)
     print_analysis(result)
     write_json(args.workdir / ("analysis_quick.json" if args.quick else "analysis.json"), result)
+
+
+def cmd_replay_runs(args) -> None:
+    from ttt_run_replay import print_replays, replay_runs
+
+    if not args.runs:
+        _fail("replay-runs needs --runs RESULTS.json [...]")
+    result = replay_runs(args.runs, args.targets)
+    print_replays(result)
+    write_json(args.workdir / "replay_runs.json", result)
 
 
 def _curves(args) -> dict:

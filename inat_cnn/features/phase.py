@@ -111,13 +111,18 @@ def plan_phase(model: keras.Model, config, splits, cache_dir: Path, phase: str, 
     if why is None:
         cut = find_cut(model)
         why = cut.problem
-    rows = sum(len(getattr(splits, f"y_{p}")) for p in PARTS)
+    rows = _rows(splits)
     if why is None:
         shapes = [tuple(t.shape[1:]) for t in cut.tensors]
         why = _budget_problem(fcache.estimate_bytes(shapes, rows), fcache.features_root(cache_dir))
     if why is not None:
         return CachedPhase({"phase": phase, "used": False, "reason": why})
     return _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype, checkpoint)
+
+
+def _rows(splits) -> int:
+    """Images in train, val and test together: what one cut's features hold rows for."""
+    return sum(len(getattr(splits, f"y_{p}")) for p in PARTS)
 
 
 def _phase_k(config, phase: str) -> int:
@@ -153,7 +158,7 @@ def _other_cuts(model, config, splits, phase: str, own, need: int, cache_dir: Pa
     wanted.discard(_phase_k(config, phase))
     if not wanted:
         return [], []
-    rows = sum(len(getattr(splits, f"y_{p}")) for p in PARTS)
+    rows = _rows(splits)
     own_names, found, left_out = own.describe(), [], []
     flags = _flags(model)
     try:
@@ -179,7 +184,7 @@ def _other_cuts(model, config, splits, phase: str, own, need: int, cache_dir: Pa
 def _cached(model, config, splits, cache_dir, phase, train, callbacks, cut, log, dtype, checkpoint) -> CachedPhase:
     started = time.perf_counter()
     parts = {p: getattr(splits, f"x_{p}") for p in PARTS}
-    rows = sum(len(getattr(splits, f"y_{p}")) for p in PARTS)
+    rows = _rows(splits)
     shapes = [tuple(t.shape[1:]) for t in cut.tensors]
     identity = _identity(config, cut, splits)
     others, left_out = [], []

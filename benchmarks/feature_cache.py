@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 
-def _grid(ks, image_size, epochs, batch, feature_cache):
+def _grid(ks, image_size, epochs, batch, feature_cache, backbone="mobilenet_v2"):
     """The grid's trial configs; with the cache, ``feature_cache_cuts`` as the local engine fills it from the
     grid's sweep (``trainable_layers: {values: ks}``): the first build writes every k's cut."""
-    fixed = {"model": "finetune", "backbone": "mobilenet_v2", "weights": "none", "image_size": image_size,
+    fixed = {"model": "finetune", "backbone": backbone, "weights": "none", "image_size": image_size,
              "epochs": epochs, "batch_size": batch, "viz": False, "feature_cache": feature_cache}
     cuts = {"feature_cache_cuts": _engine_cuts(fixed, ks)} if feature_cache else {}
     return [fixed | {"trainable_layers": k} | cuts for k in ks]
@@ -92,9 +92,10 @@ def _trial(arm: str, i: int, cfg: dict, splits, work: Path) -> dict:
 
 def _arms(ks, args, splits, work: Path) -> dict:
     """Both arms, interleaved trial by trial (a shared machine's load then hits both alike)."""
-    _trial("warmup", 0, _grid([0], args.image_size, 1, args.batch_size, False)[0], splits, work)  # TF start-up
+    _trial("warmup", 0, _grid([0], args.image_size, 1, args.batch_size, False, args.backbone)[0], splits,
+           work)  # TF start-up
     arms = {"without_cache": {"trials": []}, "with_cache": {"trials": []}}
-    grids = {on: _grid(ks, args.image_size, args.epochs, args.batch_size, on) for on in (False, True)}
+    grids = {on: _grid(ks, args.image_size, args.epochs, args.batch_size, on, args.backbone) for on in (False, True)}
     for i in range(len(ks)):
         order = (("without_cache", False), ("with_cache", True))
         for arm, on in order if i % 2 == 0 else order[::-1]:  # alternate who goes first
@@ -165,6 +166,7 @@ def _commit() -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="mobilenet_v2")
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--ks", default="0,5,10,20,40")
     parser.add_argument("--epochs", type=int, default=3)
@@ -187,6 +189,9 @@ def main() -> None:
     if args.precision:
         print(json.dumps(precision_check(splits, args.image_size, ks, 10, work), indent=1))
         return
+    from feature_cache_bound import grid_bound, split_flops
+
+    bound = [split_flops(args.backbone, args.image_size, k) for k in ks]  # before the timers: untimed
     _install_timers()
     arms = _arms(ks, args, splits, work)
 
@@ -198,7 +203,8 @@ def main() -> None:
               "val_images": len(splits.y_val), "test_images": len(splits.y_test), "commit": _commit(),
               "end_to_end_ratio": round(arms["without_cache"]["wall_s"] / arms["with_cache"]["wall_s"], 2),
               "end_to_end_cpu_ratio": round(arms["without_cache"]["cpu_s"] / arms["with_cache"]["cpu_s"], 2),
-              "per_epoch_ratio": round(mean_epoch("without_cache") / mean_epoch("with_cache"), 2), "arms": arms}
+              "per_epoch_ratio": round(mean_epoch("without_cache") / mean_epoch("with_cache"), 2),
+              "flop_bound": {"per_k": bound, "grid": grid_bound(bound)}, "arms": arms}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

@@ -66,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--target", type=float, default=None, help="default: chosen from the curves' base rate")
     p.add_argument("--max-peer-trials", type=int, default=40, help="the peer's draws per seed (the "
                    "engine's random stream of the space's random copy)")
+    p.add_argument("--ours-agents", type=int, default=1, help="run: ours' `sweep run --agents N` (the peer runs "
+                   "one agent, as peer projects do; N agents split the cores between them)")
     p.add_argument("--arm-timeout", type=float, default=1200.0, help="seconds per arm and seed at most")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs: a plumbing check")
     args = p.parse_args()
@@ -150,9 +152,10 @@ def cmd_run(args) -> None:
         "cpus": os.cpu_count(), "source": source_id, "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "target": target, "base_rate": f"{rate['reached']}/{rate['of']} = {rate['rate']:.0%}",
         "epochs": space["parameters"]["epochs"]["value"], "space": space, "seeds": {}, "load_average": [],
-        "shared": shared, "decode": decode_rate(split_dir, data, env)}
+        "shared": shared, "ours_agents": args.ours_agents, "decode": decode_rate(split_dir, data, env)}
     differs = [f"{key} {results.get(key)!r} (this run: {mine!r})" for key, mine in
-               (("target", target), ("source", source_id), ("shared", shared)) if results.get(key) != mine]
+               (("target", target), ("source", source_id), ("shared", shared),
+                                         ("ours_agents", args.ours_agents)) if results.get(key) != mine]
     if differs:
         _fail(f"{args.out} holds another run: its {'; its '.join(differs)}. A run continues only with the same "
               "target, source and shared draws and split: give another --out (or delete the file) to start anew")
@@ -187,9 +190,10 @@ def _run_seed(args, results: dict, row: dict, seed: int, space: dict, target: fl
         folder = args.workdir / ("quick" if args.quick else "full") / f"{arm}-s{seed}"
         results["load_average"].append(load_average())
         if arm == "ours":
-            r = run_ours(space, seed, target, data, folder, env, args.arm_timeout)
+            r = run_ours(space, seed, target, data, folder, env, args.arm_timeout, agents=args.ours_agents)
             ran = bool(r["trials"])  # a command that failed before its first trial has nothing to check
-            r["shared"] = {"startup_trials_checked": check_ours_trials(r["trials"], draws, startup_count(space), seed),
+            r["shared"] = {"startup_trials_checked": check_ours_trials(r["trials"], draws,
+                                                                   startup_count(space, len(draws)), seed),
                            "split_id": check_split(split_dir, folder / "ws") if ran else None}
         else:
             r = run_peer(draws, seed, target, data, split_dir, folder, env, args.arm_timeout)

@@ -51,11 +51,13 @@ def engine_draws(spec: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]
     return propose(validate_sweep_dict(json.loads(json.dumps(spec))), n, seed)
 
 
-def startup_count(space: dict[str, Any]) -> int:
-    """TPE's random start-up trials for ours' bayes sweep (0 for any other method)."""
+def startup_count(space: dict[str, Any], draws: int = 40) -> int:
+    """Ours' trials that the shared random stream fixes: TPE's start-up trials for a bayes sweep, every one of
+    the ``draws`` for a random sweep (its trial N is the random copy's draw N, whatever agent claims it)."""
     from inat_cnn.engine.space import startup_trials
 
-    return startup_trials(space.get("run_cap")) if space.get("method") == "bayes" else 0
+    method = space.get("method")
+    return startup_trials(space.get("run_cap")) if method == "bayes" else draws if method == "random" else 0
 
 
 def peer_draws(space: dict[str, Any], seed: int, trials: int) -> list[dict[str, Any]]:
@@ -83,7 +85,7 @@ def _first_difference(ours: list[dict], draws: list[dict], what: str) -> str | N
 def check_startup(space: dict[str, Any], seed: int, draws: list[dict[str, Any]]) -> dict[str, Any]:
     """Ours' start-up proposals for ``seed`` (the engine's preview of the bayes sweep) against the peer's
     draws; raises DrawsDiffer at the first difference."""
-    k = startup_count(space)
+    k = startup_count(space, len(draws))
     if len(draws) < k:
         raise DrawsDiffer(f"seed {seed}: {len(draws)} peer draws cannot cover TPE's {k} start-up trials")
     startup = engine_draws(space, k, seed)

@@ -33,14 +33,14 @@ def supports_seed(env: dict[str, str]) -> bool:
 
 
 def run_ours(space: dict[str, Any], seed: int, target: float, data: Path, folder: Path, env: dict[str, str],
-             timeout_s: float) -> dict[str, Any]:
+             timeout_s: float, agents: int = 1) -> dict[str, Any]:
     spec = json.loads(json.dumps(space))
     spec["name"] = f"{spec['name']}-s{seed}"
     spec["metric"]["target"] = target
     shutil.rmtree(folder, ignore_errors=True)
     sweep_file = write_sweep(folder / "sweep.yaml", spec)
     workspace = folder / "ws"
-    argv = [*cli(), "sweep", "run", str(sweep_file), "--data", str(data), "--agents", "1",
+    argv = [*cli(), "sweep", "run", str(sweep_file), "--data", str(data), "--agents", str(agents),
             "--workspace", str(workspace)] + (["--seed", str(seed)] if supports_seed(env) else [])
     started = time.time()
     try:
@@ -51,7 +51,7 @@ def run_ours(space: dict[str, Any], seed: int, target: float, data: Path, folder
     ended = time.time()
     sweep = read_sweep(workspace)
     result = summarize(sweep, started, ended, target)
-    result.update(arm="ours", seed=seed, seeded=supports_seed(env), exit_code=code)
+    result.update(arm="ours", seed=seed, seeded=supports_seed(env), exit_code=code, agents=agents)
     if code:
         result["log_tail"] = tail
     return result

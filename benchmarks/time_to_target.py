@@ -222,7 +222,9 @@ def cmd_report(args) -> None:
     print(table(results))
     out = {"measured": summary(results)}
     curves = read_json(args.curves)
-    if curves and summary(results).get("seeds"):
+    if (results.get("ours_agents") or 1) > 1:
+        print("model: left out (it charges one agent's trials one after another; this run had several)")
+    elif curves and summary(results).get("seeds"):
         from ttt_curves import truncated
         from ttt_model import model
 

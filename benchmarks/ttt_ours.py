@@ -50,14 +50,14 @@ def run_ours(space: dict[str, Any], seed: int, target: float, data: Path, folder
         code, tail = "timeout", str(err.stdout or "")[-1500:]
     ended = time.time()
     sweep = read_sweep(workspace)
-    result = summarize(sweep, started, ended, target)
+    result = summarize(sweep, started, ended, target, agents)
     result.update(arm="ours", seed=seed, seeded=supports_seed(env), exit_code=code, agents=agents)
     if code:
         result["log_tail"] = tail
     return result
 
 
-def summarize(sweep: dict[str, Any], started: float, ended: float, target: float) -> dict[str, Any]:
+def summarize(sweep: dict[str, Any], started: float, ended: float, target: float, agents: int = 1) -> dict[str, Any]:
     trials = sorted(sweep["trials"], key=lambda t: t["number"])
     reason = sweep.get("stopped_reason") or ""
     hit = _first_hit(trials, target)
@@ -68,7 +68,7 @@ def summarize(sweep: dict[str, Any], started: float, ended: float, target: float
             "stopped_reason": reason, "time_to_target_s": ended - started,
             "target_epoch_at_s": _reached_at(sweep, started) or (_epoch_end_at(hit, started) if hit else None),
             "trials_to_target": len(upto) if hit else None, "epochs_to_target": epochs_to,
-            "trials": [_slim(t) for t in trials], "breakdown": breakdown(trials, started, ended)}
+            "trials": [_slim(t) for t in trials], "breakdown": breakdown(trials, started, ended, agents)}
 
 
 def _first_hit(trials: list[dict], target: float) -> tuple[dict, int] | None:
@@ -94,12 +94,13 @@ def _epoch_end_at(hit: tuple[dict, int], started: float) -> float | None:
     return trial["started_at"] - started + trial["startup_s"] + sum(trial["epoch_time_s"][:epoch])
 
 
-def breakdown(trials: list[dict], started: float, ended: float) -> dict[str, float]:
+def breakdown(trials: list[dict], started: float, ended: float, agents: int = 1) -> dict[str, float]:
     """Seconds by part. A trial's claim-to-end span is run_trial's own time (its start-up before the first
     step: data, model, compile; its epochs; what follows them: test, figures, checkpoint, wandb close) plus
     ``process`` (the rest of the span: the trial process's spawn and imports where not hidden by a warm
     start, its exit, the agent's bookkeeping). ``other``: the command's own start, sweep creation, the agent's
-    start, the gaps between trials and the final status."""
+    start, the gaps between trials and the final status. With N agents the parts are agent-seconds (they
+    overlap in wall time) and ``other`` is N times the wall time less them."""
     parts = {"process_s": 0.0, "startup_s": 0.0, "first_epoch_s": 0.0, "later_epochs_s": 0.0,
              "pruned_epochs_s": 0.0, "post_training_s": 0.0}
     for t in trials:
@@ -115,7 +116,7 @@ def breakdown(trials: list[dict], started: float, ended: float) -> dict[str, flo
         parts["post_training_s"] += max(0.0, wall - inner - sum(epochs))
         if t["started_at"] is not None and t["ended_at"] is not None:
             parts["process_s"] += max(0.0, t["ended_at"] - t["started_at"] - wall)
-    parts["other_s"] = (ended - started) - sum(parts.values())
+    parts["other_s"] = (ended - started) * agents - sum(parts.values())
     later = [s for t in trials for s in t["epoch_time_s"][1:] if s is not None]
     first = [t["epoch_time_s"][0] for t in trials if t["epoch_time_s"] and t["epoch_time_s"][0] is not None]
     out = {k: round(v, 2) for k, v in parts.items()}

@@ -43,7 +43,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             "median_trials_to_target": _median(x["trials_to_target"] for x in runs),
             "median_epochs_to_target": _median(x["epochs_to_target"] for x in runs),
             "times_s": [round(x["time_to_target_s"], 1) for x in runs],
-            "breakdown_share": shares([x["breakdown"] for x in runs]),
+            "breakdown_share": shares([_breakdown(x) for x in runs]),
             "per_trial_s": _median(_trial_seconds(x) for x in runs),
         }
     out["peer"]["startup_parts_s"] = _startup_parts([r["peer"] for r in rows])
@@ -87,6 +87,16 @@ def _median(values) -> float | None:
 def _trial_seconds(run: dict[str, Any]) -> float | None:
     """The arm's time per trial it started (its pace, whatever the target)."""
     return run["time_to_target_s"] / len(run["trials"]) if run["trials"] else None
+
+
+def _breakdown(run: dict[str, Any]) -> dict[str, float]:
+    """An arm's parts; ours' with several agents recounted as agent-seconds (runs recorded before the harness
+    counted them so have an ``other`` of wall time less overlapping parts)."""
+    if run.get("arm") == "ours" and (run.get("agents") or 1) > 1:
+        from ttt_ours import breakdown
+
+        return breakdown(run["trials"], run["started_at"], run["started_at"] + run["wall_s"], run["agents"])
+    return run["breakdown"]
 
 
 def shares(breakdowns: list[dict[str, float]]) -> dict[str, float]:

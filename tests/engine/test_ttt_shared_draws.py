@@ -28,6 +28,7 @@ from ttt_draws import (  # noqa: E402
     ours_split_defaults,
     peer_draws,
     random_copy,
+    startup_count,
 )
 
 SPACE = load_space()  # the benchmark's own space: bayes, hyperband, run_cap 40
@@ -98,3 +99,15 @@ def test_a_real_seeded_bayes_sweep_runs_the_peers_draws_as_its_start_up_trials(t
     assert check_ours_trials(trials, peer_draws(SPACE, 6, 40), k, 6) == k
     with pytest.raises(DrawsDiffer, match="seed 6, ours' sweep: trial 0 differs"):
         check_ours_trials(trials, peer_draws(SPACE, 7, 40), k, 6)
+
+
+def test_a_random_sweep_checks_every_trial_against_the_shared_stream_and_a_bayes_one_its_start_up():
+    random_space = {**SPACE, "method": "random"}
+    assert startup_count(random_space, 40) == 40 and startup_count(SPACE, 40) == startup_trials(SPACE["run_cap"])
+    draws = peer_draws(random_space, 2, 12)
+    assert check_startup(random_space, 2, draws) == {"startup_trials": 12, "previewed_equal": 12}
+    ran = [{"number": n, "params": dict(draws[n])} for n in (1, 0, 2)]  # two agents finish out of order
+    assert check_ours_trials(ran, draws, startup_count(random_space, len(draws)), 2) == 3
+    ran[2]["params"] = dict(peer_draws(random_space, 3, 3)[2])
+    with pytest.raises(DrawsDiffer, match="trial 2 differs"):
+        check_ours_trials(ran, draws, 12, 2)

@@ -72,7 +72,8 @@ def summarize(sweep: dict[str, Any], started: float, ended: float, target: float
 
 
 def _first_hit(trials: list[dict], target: float) -> tuple[dict, int] | None:
-    """(trial, epoch) of the first epoch reaching ``target``, in trial order (one agent: the order they ran)."""
+    """(trial, epoch) of the first epoch reaching ``target``, in trial-number order (one agent: the order they ran;
+    several: the engine's ``target_reached`` record, not this, says when it was reached)."""
     for t in trials:
         for epoch, value in enumerate(t["val_accuracy"], start=1):
             if value is not None and value >= target - 1e-9:

@@ -22,3 +22,14 @@ def test_one_batch_shape_and_every_row_where_it_belongs(tmp_path):
         for stored, expected in zip(got.parts[part], want):
             np.testing.assert_allclose(np.asarray(stored, np.float32), expected, rtol=1e-3)  # float16 storage
     assert got.meta["counts"] == {"train": 6, "val": 3, "test": 2}
+
+
+def test_float16_storage_rounds_every_value_as_numpy_does_subnormals_included():
+    from inat_cnn.features.cache import _as_float16
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(size=500), rng.normal(size=500) * 1e-6, rng.normal(size=500) * 1e4,
+                        [0.0, -0.0, 6.1e-5, 5.96e-8, 2.9e-8, 1e-9, -3e-6, 65504.0]]).astype(np.float32)
+    got = _as_float16(x)
+    assert got.dtype == np.float16 and got.shape == x.shape
+    assert np.array_equal(got.view(np.uint16), x.astype(np.float16).view(np.uint16))  # bit for bit

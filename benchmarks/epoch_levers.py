@@ -6,7 +6,7 @@ dropout 0.2, 128 dense units) on scikit-learn's digits at 32 px (980 train / 420
 split sizes), 10 epochs. Prints one JSON line per setting: the first epoch (tracing included) and the median
 later epoch.
 
-    .venv/bin/python benchmarks/epoch_levers.py            # the grid below, ~3 min on an idle 2-core CPU
+    .venv/bin/python benchmarks/epoch_levers.py            # the grid below, ~5 min on an idle 2-core CPU
     .venv/bin/python benchmarks/epoch_levers.py --one py 8 16 float32
 """
 

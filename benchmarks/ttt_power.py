@@ -2,7 +2,11 @@
 a recorded run's per-seed pairs: draw many studies of N seeds from those pairs (with replacement), with ours'
 times divided by a speed-up factor, and count how many pass. Pure arithmetic on a results JSON; no training.
 
-    .venv/bin/python benchmarks/ttt_power.py benchmarks/ttt_results/run_g_val30_random_2agents.json
+``--oracle`` puts the bar's ceiling beside it: an engine that trains nothing but the configuration that hits (the
+peer's hitting trial, from its launch to its target epoch: one process start, imports, ``wandb.init``, the epochs
+to the target, no command, sweep, agent or other trial), at ``--oracle-factors`` times that cost.
+
+    .venv/bin/python benchmarks/ttt_power.py benchmarks/ttt_results/run_g_val30_random_2agents.json --oracle
 """
 
 from __future__ import annotations
@@ -34,22 +38,46 @@ def power(pairs: list[tuple[float, float]], seeds: int, speedup: float, *, studi
             "pass_share": round(sum(r[2] for r in runs) / studies, 3)}
 
 
+def oracle_pairs(rows: list[dict]) -> list[tuple[float, float]]:
+    """(the hitting configuration's own launch-to-target-epoch time, the peer's time to target) per seed."""
+    pairs = []
+    for row in rows:
+        hit = next(t for t in row["peer"]["trials"] if t.get("reached_at"))
+        pairs.append((hit["reached_at"] - hit["launched_at"], row["peer"]["time_to_target_s"]))
+    return pairs
+
+
+def _table(pairs: list[tuple[float, float]], seeds: list[int], factors: list[float], label: str,
+           divide: bool = True) -> None:
+    """One row per (seeds, factor): ours' times divided (or, ``divide=False``, multiplied) by the factor."""
+    print(f"| seeds | {label} | median ratio | median 90 % lower bound | studies passing |")
+    print("|---:|---:|---:|---:|---:|")
+    for n in seeds:
+        for factor in factors:
+            p = power(pairs, n, factor if divide else 1 / factor)
+            print(f"| {n} | {factor:g} | {p['median_ratio']:.2f}x | {p['median_lower_bound']:.2f}x | "
+                  f"{p['pass_share']:.0%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--seeds", type=int, nargs="+", default=[15, 30, 60])
     parser.add_argument("--speedups", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5])
+    parser.add_argument("--oracle", action="store_true", help="also the ceiling: an engine training only the hit")
+    parser.add_argument("--oracle-factors", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
     args = parser.parse_args()
     rows = paired(json.loads(args.results.read_text()))
     pairs = [(r["ours"]["time_to_target_s"], r["peer"]["time_to_target_s"]) for r in rows]
     print(f"{args.results.name}: {len(pairs)} seeds recorded")
-    print("| seeds | ours' time / | median ratio | median 90 % lower bound | studies passing |")
-    print("|---:|---:|---:|---:|---:|")
-    for seeds in args.seeds:
-        for speedup in args.speedups:
-            p = power(pairs, seeds, speedup)
-            print(f"| {seeds} | {speedup:g} | {p['median_ratio']:.2f}x | {p['median_lower_bound']:.2f}x | "
-                  f"{p['pass_share']:.0%} |")
+    _table(pairs, args.seeds, args.speedups, "ours' time /")
+    if args.oracle:
+        ceiling = oracle_pairs(rows)
+        point, lo, hi = bootstrap_ratio([o for o, _ in ceiling], [p for _, p in ceiling])
+        floor = statistics.median(o for o, _ in ceiling)
+        print(f"\nthe ceiling (only the hitting configuration trained, median {floor:.1f} s): {point:.2f}x [{lo:.2f}, {hi:.2f}]"
+              " on the recorded seeds; an engine at k times its cost:")
+        _table(ceiling, args.seeds, args.oracle_factors, "k", divide=False)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from ttt_power import passes, power  # noqa: E402
+from ttt_power import oracle_pairs, passes, power  # noqa: E402
 
 
 def test_a_study_passes_only_when_both_the_ratio_and_its_lower_bound_clear_the_bar():
@@ -22,3 +22,13 @@ def test_dividing_ours_times_scales_the_ratio_and_the_pass_share_rises():
     slow, fast = power(even, 15, 1.0, studies=20), power(even, 15, 4.0, studies=20)
     assert slow["pass_share"] == 0.0 and fast["pass_share"] == 1.0
     assert fast["median_ratio"] > 3.0 > slow["median_ratio"]
+
+
+def test_the_ceiling_charges_only_the_peers_hitting_trial_from_its_launch_to_its_target_epoch():
+    def trial(launched, reached=None):
+        return {"launched_at": launched, "reached_at": reached}
+
+    rows = [{"peer": {"time_to_target_s": 50.0,
+                      "trials": [trial(100.0), trial(114.0, 126.5), trial(140.0, 150.0)]}},
+            {"peer": {"time_to_target_s": 9.0, "trials": [trial(0.0, 9.0)]}}]
+    assert oracle_pairs(rows) == [(12.5, 50.0), (9.0, 9.0)]

@@ -75,8 +75,8 @@ def main() -> None:
         ceiling = oracle_pairs(rows)
         point, lo, hi = bootstrap_ratio([o for o, _ in ceiling], [p for _, p in ceiling])
         floor = statistics.median(o for o, _ in ceiling)
-        print(f"\nthe ceiling (only the hitting configuration trained, median {floor:.1f} s): {point:.2f}x [{lo:.2f}, {hi:.2f}]"
-              " on the recorded seeds; an engine at k times its cost:")
+        print(f"\nthe ceiling (only the hitting configuration trained, median {floor:.1f} s): "
+              f"{point:.2f}x [{lo:.2f}, {hi:.2f}] on the recorded seeds; an engine at k times its cost:")
         _table(ceiling, args.seeds, args.oracle_factors, "k", divide=False)
 
 

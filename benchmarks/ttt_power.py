@@ -17,7 +17,7 @@ import random
 import statistics
 from pathlib import Path
 
-from ttt_stats import bootstrap_ratio, paired
+from ttt_stats import bootstrap_ratio, ceiling_times, paired
 
 
 def passes(pairs: list[tuple[float, float]], *, ratio: float = 3.0, lower: float = 1.5,
@@ -40,11 +40,7 @@ def power(pairs: list[tuple[float, float]], seeds: int, speedup: float, *, studi
 
 def oracle_pairs(rows: list[dict]) -> list[tuple[float, float]]:
     """(the hitting configuration's own launch-to-target-epoch time, the peer's time to target) per seed."""
-    pairs = []
-    for row in rows:
-        hit = next(t for t in row["peer"]["trials"] if t.get("reached_at"))
-        pairs.append((hit["reached_at"] - hit["launched_at"], row["peer"]["time_to_target_s"]))
-    return pairs
+    return list(zip(ceiling_times(rows) or [], (r["peer"]["time_to_target_s"] for r in rows)))
 
 
 def _table(pairs: list[tuple[float, float]], seeds: list[int], factors: list[float], label: str,

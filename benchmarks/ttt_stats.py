@@ -3,6 +3,7 @@ interval over seeds, and where each arm's time went. Pure functions of the resul
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from typing import Any
@@ -28,6 +29,31 @@ def bootstrap_ratio(ours: list[float], peer: list[float], *, resamples: int = 10
     lo = ratios[int((1 - level) / 2 * resamples)]
     hi = ratios[min(resamples - 1, int((1 + level) / 2 * resamples))]
     return point, lo, hi
+
+
+def bootstrap_geomean(ratios: list[float], *, resamples: int = 10_000, level: float = 0.90,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """The geometric mean of per-seed ratios (paired: both arms ran the same draws) and its percentile interval."""
+    logs = [math.log(r) for r in ratios]
+    rng, n, means = random.Random(seed), len(logs), []
+    for _ in range(resamples):
+        means.append(sum(logs[rng.randrange(n)] for _ in range(n)) / n)
+    means.sort()
+    lo, hi = means[int((1 - level) / 2 * resamples)], means[min(resamples - 1, int((1 + level) / 2 * resamples))]
+    return math.exp(sum(logs) / n), math.exp(lo), math.exp(hi)
+
+
+def ceiling_times(rows: list[dict[str, Any]]) -> list[float] | None:
+    """Per seed, what an engine that trained nothing but the hitting configuration would take: the peer's hitting
+    trial from its launch to its target epoch (one process start, imports, ``wandb.init``, the epochs to the
+    target; no command, sweep, agent or other trial). None where a run did not record it."""
+    times = []
+    for row in rows:
+        hit = next((t for t in row["peer"]["trials"] if t.get("reached_at")), None)
+        if hit is None or hit.get("launched_at") is None:
+            return None
+        times.append(hit["reached_at"] - hit["launched_at"])
+    return times
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +83,12 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
                                     [r["peer"]["time_to_target_s"] for r in rows])
     per_seed = [r["peer"]["time_to_target_s"] / r["ours"]["time_to_target_s"] for r in rows]
     out.update(ratio=point, ratio_interval_90=[lo, hi], median_per_seed_ratio=statistics.median(per_seed))
+    g, glo, ghi = bootstrap_geomean(per_seed)
+    out.update(geomean_per_seed_ratio=g, geomean_interval_90=[glo, ghi])
+    ceiling = ceiling_times(rows)
+    if ceiling:
+        c, clo, chi = bootstrap_ratio(ceiling, [r["peer"]["time_to_target_s"] for r in rows])
+        out.update(ceiling_ratio=c, ceiling_interval_90=[clo, chi], ceiling_median_s=statistics.median(ceiling))
     return out
 
 
@@ -122,7 +154,14 @@ def table(results: dict[str, Any]) -> str:
                      f"{_f(a['per_trial_s'])} |")
     lo, hi = s["ratio_interval_90"]
     lines.append(f"ratio peer/ours (medians) {s['ratio']:.2f}x, bootstrap 90 % interval [{lo:.2f}, {hi:.2f}]; "
-                 f"median per-seed ratio {s['median_per_seed_ratio']:.2f}x")
+                 f"median per-seed ratio {s['median_per_seed_ratio']:.2f}x; geometric mean of the per-seed ratios "
+                 f"{s['geomean_per_seed_ratio']:.2f}x [{s['geomean_interval_90'][0]:.2f}, "
+                 f"{s['geomean_interval_90'][1]:.2f}]")
+    if "ceiling_ratio" in s:
+        clo, chi = s["ceiling_interval_90"]
+        lines.append(f"the ceiling (an engine that trains only the hitting configuration, median "
+                     f"{s['ceiling_median_s']:.1f} s): peer/ceiling {s['ceiling_ratio']:.2f}x [{clo:.2f}, {chi:.2f}]; "
+                     f"ours' ratio is {s['ratio'] / s['ceiling_ratio']:.0%} of it")
     for arm in ARMS:
         parts = ", ".join(f"{k[:-2]} {v:.0%}" for k, v in s[arm]["breakdown_share"].items())
         lines.append(f"{arm} time: {parts}")

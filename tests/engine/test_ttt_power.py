@@ -32,3 +32,11 @@ def test_the_ceiling_charges_only_the_peers_hitting_trial_from_its_launch_to_its
                       "trials": [trial(100.0), trial(114.0, 126.5), trial(140.0, 150.0)]}},
             {"peer": {"time_to_target_s": 9.0, "trials": [trial(0.0, 9.0)]}}]
     assert oracle_pairs(rows) == [(12.5, 50.0), (9.0, 9.0)]
+
+
+def test_the_geometric_mean_of_paired_ratios_and_its_interval():
+    from ttt_stats import bootstrap_geomean
+
+    assert [round(v, 9) for v in bootstrap_geomean([2.0] * 15)] == [2.0, 2.0, 2.0]
+    point, lo, hi = bootstrap_geomean([1.0, 4.0] * 8)
+    assert round(point, 9) == 2.0 and 1.0 <= lo < 2.0 < hi <= 4.0

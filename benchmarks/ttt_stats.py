@@ -25,10 +25,13 @@ def bootstrap_ratio(ours: list[float], peer: list[float], *, resamples: int = 10
     for _ in range(resamples):
         pick = [rng.randrange(n) for _ in range(n)]
         ratios.append(statistics.median(peer[i] for i in pick) / statistics.median(ours[i] for i in pick))
-    ratios.sort()
-    lo = ratios[int((1 - level) / 2 * resamples)]
-    hi = ratios[min(resamples - 1, int((1 + level) / 2 * resamples))]
-    return point, lo, hi
+    return (point, *_interval(ratios, level))
+
+
+def _interval(draws: list[float], level: float) -> tuple[float, float]:
+    """The percentile interval of bootstrap draws."""
+    draws = sorted(draws)
+    return draws[int((1 - level) / 2 * len(draws))], draws[min(len(draws) - 1, int((1 + level) / 2 * len(draws)))]
 
 
 def bootstrap_geomean(ratios: list[float], *, resamples: int = 10_000, level: float = 0.90,
@@ -38,8 +41,7 @@ def bootstrap_geomean(ratios: list[float], *, resamples: int = 10_000, level: fl
     rng, n, means = random.Random(seed), len(logs), []
     for _ in range(resamples):
         means.append(sum(logs[rng.randrange(n)] for _ in range(n)) / n)
-    means.sort()
-    lo, hi = means[int((1 - level) / 2 * resamples)], means[min(resamples - 1, int((1 + level) / 2 * resamples))]
+    lo, hi = _interval(means, level)
     return math.exp(sum(logs) / n), math.exp(lo), math.exp(hi)
 
 

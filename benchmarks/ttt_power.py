@@ -69,6 +69,9 @@ def main() -> None:
     _table(pairs, args.seeds, args.speedups, "ours' time /")
     if args.oracle:
         ceiling = oracle_pairs(rows)
+        if not ceiling:
+            raise SystemExit(f"{args.results}: no ceiling: the run did not record the peer's trial launch and "
+                             "target-epoch times (runs before C)")
         point, lo, hi = bootstrap_ratio([o for o, _ in ceiling], [p for _, p in ceiling])
         floor = statistics.median(o for o, _ in ceiling)
         print(f"\nthe ceiling (only the hitting configuration trained, median {floor:.1f} s): "
